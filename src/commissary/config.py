@@ -1,0 +1,101 @@
+"""Settings: one typed object read from the environment (and a `.env` file)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEVELOPMENT_SECRET = "development-only-secret-change-me-0123456789"  # noqa: S105
+KNOWN_DEFAULT_SECRETS = frozenset(
+    {"", "changethis", "change-me", "changeme", "secret", "secret-key", DEVELOPMENT_SECRET}
+)
+
+
+class Settings(BaseSettings):
+    """Every knob of Commissary. Unset means the embedded default."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    environment: Literal["development", "test", "production"] = "development"
+    database_url: str = "sqlite+aiosqlite:///./commissary.db"
+    redis_url: str | None = None
+    secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET)
+    access_token_ttl: int = Field(900, gt=0, description="seconds")
+    refresh_token_ttl: int = Field(14 * 24 * 3600, gt=0, description="seconds")
+    verification_code_ttl: int = Field(24 * 3600, gt=0, description="seconds")
+    verification_max_attempts: int = Field(5, gt=0)
+    unverified_user_ttl: int = Field(2 * 24 * 3600, gt=0, description="seconds")
+    purge_interval: int = Field(3600, gt=0, description="seconds between purges")
+    public_url: str = "http://127.0.0.1:8000"
+
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    smtp_timeout: float = 10.0
+    mail_from: str = "Commissary <no-reply@commissary.local>"
+
+    admin_email: str | None = None
+    admin_password: SecretStr | None = None
+
+    login_max_failures_per_account: int = Field(5, gt=0)
+    login_failure_window: int = Field(900, gt=0, description="seconds")
+    login_max_attempts_per_client: int = Field(30, gt=0)
+    login_client_window: int = Field(60, gt=0, description="seconds")
+
+    log_format: Literal["json", "console"] | None = None
+    log_level: str = "INFO"
+    cors_origins: Annotated[list[str], NoDecode] = []
+    db_pool_size: int = Field(10, gt=0)
+    db_max_overflow: int = Field(10, ge=0)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        """Accept the usual `postgresql://` and `sqlite://` URLs and pick the async driver."""
+        for plain, driver in (
+            ("postgres://", "postgresql+asyncpg://"),
+            ("postgresql://", "postgresql+asyncpg://"),
+            ("sqlite://", "sqlite+aiosqlite://"),
+        ):
+            if value.startswith(plain):
+                return driver + value[len(plain) :]
+        return value
+
+    @field_validator("redis_url", "smtp_host", "admin_email", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _refuse_weak_secret(self) -> Settings:
+        secret = self.secret_key.get_secret_value()
+        if self.environment != "development" and (
+            secret.strip().lower() in KNOWN_DEFAULT_SECRETS or len(secret) < 32
+        ):
+            raise ValueError(
+                "SECRET_KEY must be set to a random value of at least 32 characters outside "
+                "development (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+            )
+        return self
+
+    @cached_property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @cached_property
+    def resolved_log_format(self) -> str:
+        if self.log_format:
+            return self.log_format
+        return "console" if self.environment == "development" else "json"

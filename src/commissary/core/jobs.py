@@ -1,0 +1,216 @@
+"""Background jobs through a transactional outbox.
+
+``enqueue(session, name, **payload)`` records the job in the caller's transaction and hands
+it to the dispatcher only after that transaction commits. Two dispatchers share one job
+contract:
+
+* ``InlineDispatcher`` (no ``REDIS_URL``) runs the job as an asyncio task in this process;
+* ``RQDispatcher`` puts it on an RQ queue (JSON serializer, ``Retry``) for ``commissary worker``.
+
+A job deletes its outbox row in the transaction that does its work: a second delivery of the
+same job finds no row and does nothing, and a row that outlives its dispatch (Redis was down,
+a worker died) is re-sent by the ``ops.relay_outbox`` periodic job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+import structlog
+from redis import Redis as SyncRedis
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from commissary.core.db import after_commit, commit, rollback, utcnow
+from commissary.models import OutboxJob
+
+if TYPE_CHECKING:
+    from commissary.core.runtime import Runtime
+
+log = structlog.get_logger(__name__)
+
+JobHandler = Callable[..., Awaitable[None]]
+_HANDLERS: dict[str, JobHandler] = {}
+
+QUEUE_NAME = "commissary"
+RQ_ENTRY = "commissary.worker.run_job"
+RETRY_INTERVALS = [5, 30, 120, 600]
+
+
+def job(name: str) -> Callable[[JobHandler], JobHandler]:
+    """Register an async ``handler(session, **payload)`` under a stable name."""
+
+    def register(handler: JobHandler) -> JobHandler:
+        if name in _HANDLERS and _HANDLERS[name] is not handler:
+            raise RuntimeError(f"job {name!r} registered twice")
+        _HANDLERS[name] = handler
+        return handler
+
+    return register
+
+
+def runtime_of(session: AsyncSession) -> Runtime:
+    runtime: Runtime = session.info["runtime"]
+    return runtime
+
+
+def enqueue(
+    session: AsyncSession, name: str, *, delay: float | None = None, **payload: Any
+) -> None:
+    """Record job ``name`` in this transaction; dispatch it once the transaction commits.
+    ``payload`` must be JSON (ids, not objects). ``delay`` defers it by that many seconds."""
+    if name not in _HANDLERS:
+        raise LookupError(f"unknown job {name!r}")
+    not_before = utcnow() + dt.timedelta(seconds=delay) if delay else None
+    row = OutboxJob(name=name, payload=payload, not_before=not_before)
+    session.add(row)
+    dispatcher = runtime_of(session).jobs
+
+    async def _dispatch() -> None:
+        await dispatcher.dispatch(row.id, name, payload, delay)
+
+    after_commit(session, _dispatch)
+
+
+async def execute(
+    runtime: Runtime, name: str, outbox_id: int | None, payload: dict[str, Any]
+) -> None:
+    """Run one job in its own transaction. A job whose outbox row is gone already ran."""
+    handler = _HANDLERS[name]
+    async with runtime.sessionmaker() as session:
+        try:
+            if outbox_id is not None:
+                claimed = await session.execute(delete(OutboxJob).where(OutboxJob.id == outbox_id))
+                if claimed.rowcount == 0:  # type: ignore[attr-defined]
+                    log.info("job_already_done", job=name, outbox_id=outbox_id)
+                    await rollback(session)
+                    return
+            await handler(session, **payload)
+            await commit(session)
+        except BaseException:
+            await rollback(session)
+            raise
+
+
+class Dispatcher(Protocol):
+    async def dispatch(
+        self, outbox_id: int, name: str, payload: dict[str, Any], delay: float | None
+    ) -> None: ...
+
+    def is_pending(self, outbox_id: int) -> bool:
+        """Whether the job of this outbox row is already queued, scheduled or running."""
+
+    async def close(self) -> None: ...
+
+
+class InlineDispatcher:
+    """Runs jobs as tasks of this process's event loop, after the commit that asked for them."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._timers: dict[int, asyncio.TimerHandle] = {}
+        self._pending: set[int] = set()
+
+    async def dispatch(
+        self, outbox_id: int, name: str, payload: dict[str, Any], delay: float | None
+    ) -> None:
+        self._pending.add(outbox_id)
+        if delay:
+            loop = asyncio.get_running_loop()
+            self._timers[outbox_id] = loop.call_later(delay, self._spawn, outbox_id, name, payload)
+        else:
+            self._spawn(outbox_id, name, payload)
+
+    def _spawn(self, outbox_id: int | None, name: str, payload: dict[str, Any]) -> None:
+        if outbox_id is not None:
+            self._timers.pop(outbox_id, None)
+        task = asyncio.get_running_loop().create_task(self._run(outbox_id, name, payload))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, outbox_id: int | None, name: str, payload: dict[str, Any]) -> None:
+        try:
+            await execute(self._runtime, name, outbox_id, payload)
+        except Exception:
+            # The outbox row survives the failure; the relay retries it later.
+            log.exception("job_failed", job=name, outbox_id=outbox_id)
+        finally:
+            if outbox_id is not None:
+                self._pending.discard(outbox_id)
+
+    def is_pending(self, outbox_id: int) -> bool:
+        return outbox_id in self._pending
+
+    async def drain(self) -> None:
+        """Wait until every job started so far (and the jobs they started) has finished."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    @property
+    def scheduled(self) -> int:
+        return len(self._timers)
+
+    async def close(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        await self.drain()
+
+
+class RQDispatcher:
+    """Puts jobs on the RQ queue that ``commissary worker`` consumes."""
+
+    def __init__(self, redis_url: str) -> None:
+        from rq import Queue
+        from rq.serializers import JSONSerializer
+
+        self.connection = SyncRedis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=2)
+        self.queue = Queue(QUEUE_NAME, connection=self.connection, serializer=JSONSerializer)
+
+    async def dispatch(
+        self, outbox_id: int, name: str, payload: dict[str, Any], delay: float | None
+    ) -> None:
+        # RQ speaks the synchronous redis client: keep it off the event loop.
+        await asyncio.to_thread(self.send, outbox_id, name, payload, delay)
+
+    def send(
+        self, outbox_id: int | None, name: str, payload: dict[str, Any], delay: float | None
+    ) -> None:
+        from rq import Retry
+
+        options: dict[str, Any] = {
+            "retry": Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS),
+            "result_ttl": 600,
+            "failure_ttl": 7 * 24 * 3600,
+        }
+        if outbox_id is not None:
+            options["job_id"] = f"outbox-{outbox_id}"
+        args = (name, outbox_id, payload)
+        if delay:
+            self.queue.enqueue_in(dt.timedelta(seconds=delay), RQ_ENTRY, args=args, **options)
+        else:
+            self.queue.enqueue(RQ_ENTRY, args=args, **options)
+
+    def is_pending(self, outbox_id: int) -> bool:
+        from rq.exceptions import NoSuchJobError
+        from rq.job import Job, JobStatus
+
+        try:
+            job = Job.fetch(
+                f"outbox-{outbox_id}", connection=self.connection, serializer=self.queue.serializer
+            )
+        except NoSuchJobError:
+            return False
+        return job.get_status() in {
+            JobStatus.QUEUED,
+            JobStatus.STARTED,
+            JobStatus.SCHEDULED,
+            JobStatus.DEFERRED,
+        }
+
+    async def close(self) -> None:
+        self.connection.close()

@@ -1,0 +1,74 @@
+"""structlog set-up: JSON lines in production, a readable console in development; every line
+of a request carries its ``request_id``."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import structlog
+
+from commissary.config import Settings
+
+_REDACT = frozenset(
+    {
+        "password",
+        "new_password",
+        "current_password",
+        "token",
+        "refresh_token",
+        "access_token",
+        "authorization",
+        "secret_key",
+        "smtp_password",
+        "api_key",
+    }
+)
+
+
+def _redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    """Last line of defence: a secret passed as a log field never reaches the output."""
+    for key in _REDACT & event.keys():
+        event[key] = "***"
+    return event
+
+
+def configure_logging(settings: Settings) -> None:
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _redact,
+    ]
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if settings.resolved_log_format == "json"
+        else structlog.dev.ConsoleRenderer()
+    )
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level.upper())
+    for noisy in ("uvicorn.access",):
+        logging.getLogger(noisy).handlers.clear()
+        logging.getLogger(noisy).propagate = False
+    for name in ("uvicorn", "uvicorn.error", "rq.worker", "rq.cron", "alembic"):
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True

@@ -1,0 +1,61 @@
+"""The process-wide services one API process or worker holds: settings, database, Redis,
+job dispatcher, mailer and rate limiter. Sessions carry it in ``session.info["runtime"]``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from commissary.config import Settings
+from commissary.core.db import create_engine, create_sessionmaker
+from commissary.core.mail import Mailer
+from commissary.core.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+
+if TYPE_CHECKING:
+    from commissary.core.jobs import Dispatcher
+
+
+@dataclass(eq=False)
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession] = field(init=False)
+    redis: Redis | None
+    jobs: Dispatcher = field(init=False)
+    mailer: Mailer
+    limiter: RateLimiter
+
+    @classmethod
+    def create(cls, settings: Settings) -> Runtime:
+        from commissary.core.jobs import InlineDispatcher, RQDispatcher
+
+        redis = (
+            Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
+            if settings.redis_url
+            else None
+        )
+        runtime = cls(
+            settings=settings,
+            engine=create_engine(settings),
+            redis=redis,
+            mailer=Mailer(settings),
+            limiter=RedisRateLimiter(redis) if redis else MemoryRateLimiter(),
+        )
+        runtime.sessionmaker = create_sessionmaker(runtime.engine, {"runtime": runtime})
+        runtime.jobs = (
+            RQDispatcher(settings.redis_url) if settings.redis_url else InlineDispatcher(runtime)
+        )
+        return runtime
+
+    @property
+    def secret(self) -> str:
+        return self.settings.secret_key.get_secret_value()
+
+    async def close(self) -> None:
+        await self.jobs.close()
+        if self.redis is not None:
+            await self.redis.aclose()
+        await self.engine.dispose()

@@ -1,0 +1,78 @@
+"""The ASGI application: ``create_app()`` wires middleware, error handlers, routers and the
+runtime (database, Redis, jobs) that lives as long as the process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from commissary import __version__, tasks
+from commissary.config import Settings
+from commissary.core.errors import install_error_handlers
+from commissary.core.jobs import InlineDispatcher
+from commissary.core.logging import configure_logging
+from commissary.core.middleware import RequestContextMiddleware, SecurityHeadersMiddleware
+from commissary.core.runtime import Runtime
+from commissary.ops.router import router as ops_router
+from commissary.users.router import auth_router, users_router
+
+DESCRIPTION = """
+Commissary takes food orders for cafeterias, coffee-shop chains, restaurants and delivery
+marketplaces. Sign in with `POST /api/v1/auth/login` (or the **Authorize** button, e-mail as
+username) and send `Authorization: Bearer <access_token>`. Errors are RFC 9457 problem details
+with a stable `code`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    configure_logging(settings)
+    tasks.load()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = Runtime.create(settings)
+        app.state.runtime = runtime
+        periodic = None
+        if isinstance(runtime.jobs, InlineDispatcher):
+            periodic = asyncio.create_task(tasks.run_periodic_inline(runtime))
+        try:
+            yield
+        finally:
+            if periodic is not None:
+                periodic.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await periodic
+            await runtime.close()
+
+    app = FastAPI(
+        title="Commissary",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url="/redoc",
+        openapi_url="/openapi.json",
+    )
+    install_error_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["*"],
+            allow_headers=["*"],
+        )
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(RequestContextMiddleware)
+
+    api = APIRouter(prefix="/api/v1")
+    api.include_router(auth_router)
+    api.include_router(users_router)
+    app.include_router(api)
+    app.include_router(ops_router)
+    return app

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import JSON, Enum, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from commissary.core.db import Base, IdPk, utcnow
+
+
+class Role(enum.StrEnum):
+    CUSTOMER = "customer"
+    WAITER = "waiter"
+    RESTAURATEUR = "restaurateur"
+    COURIER = "courier"
+    SUPPORT = "support"
+    SALES = "sales"
+    DEVELOPER = "developer"
+    ADMIN = "admin"
+
+
+class User(Base):
+    """An account. ``email`` is stored lower-cased, which makes uniqueness case-insensitive."""
+
+    __tablename__ = "user_account"
+
+    id: Mapped[IdPk]
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    full_name: Mapped[str] = mapped_column(String(120))
+    role: Mapped[Role] = mapped_column(
+        Enum(Role, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e]),
+        default=Role.CUSTOMER,
+    )
+    is_verified: Mapped[bool] = mapped_column(default=False)
+    verified_at: Mapped[dt.datetime | None]
+    is_active: Mapped[bool] = mapped_column(default=True)
+    planet: Mapped[str | None] = mapped_column(String(80))
+    allergies: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -1,0 +1,1 @@
+"""Operations: health, readiness, the audit log and the outbox relay."""

@@ -1,0 +1,1 @@
+"""Accounts, sign-in, e-mail verification and roles."""

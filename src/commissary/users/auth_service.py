@@ -1,0 +1,273 @@
+"""Sign-in use cases: registration, e-mail verification, login, token rotation, logout."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from commissary.core import jobs
+from commissary.core.db import utcnow
+from commissary.core.errors import InvalidInput, TooManyRequests, Unauthorized
+from commissary.core.mail import Mail
+from commissary.core.runtime import Runtime
+from commissary.core.security import (
+    TokenError,
+    decode_token,
+    encode_token,
+    keyed_hash,
+    numeric_code,
+    same,
+    verify_password,
+)
+from commissary.models import EmailVerification, RefreshToken, User
+from commissary.ops import audit
+from commissary.users import repository as repo
+from commissary.users import service as users
+from commissary.users.schemas import RegisterIn, TokenPair, UserCreate
+
+log = structlog.get_logger(__name__)
+
+ACCESS_AUDIENCE = "commissary:access"
+REFRESH_AUDIENCE = "commissary:refresh"
+VERIFY_AUDIENCE = "commissary:verify-email"
+
+
+class InvalidCode(InvalidInput):
+    status, code, keep_changes = 400, "invalid_verification_code", True
+
+
+class BadCredentials(Unauthorized):
+    code = "invalid_credentials"
+
+
+class BadRefreshToken(Unauthorized):
+    code = "invalid_refresh_token"
+
+
+class RefreshTokenReused(Unauthorized):
+    """Someone replayed a rotated token: the whole family is revoked, and that must stick."""
+
+    code, keep_changes = "refresh_token_reused", True
+
+
+async def register(session: AsyncSession, data: RegisterIn) -> User:
+    create = UserCreate(**data.model_dump())
+    return await users.create_user(session, create, actor_id=None, verified=False)
+
+
+async def send_verification(session: AsyncSession, user_id: int) -> None:
+    """Issue a fresh code (replacing any earlier one) and mail it with a one-click link.
+    Only the code's keyed hash is stored."""
+    runtime = jobs.runtime_of(session)
+    user = await repo.get(session, user_id)
+    if user is None or user.is_verified:
+        return
+    code = numeric_code()
+    ttl = runtime.settings.verification_code_ttl
+    row = await repo.get_verification(session, user_id)
+    if row is None:
+        row = EmailVerification(user_id=user_id)
+        session.add(row)
+    row.code_hash = keyed_hash(runtime.secret, f"{user_id}:{code}")
+    row.expires_at = utcnow() + dt.timedelta(seconds=ttl)
+    row.attempts = 0
+    await session.flush()
+    token = encode_token(
+        runtime.secret,
+        subject=str(user.id),
+        audience=VERIFY_AUDIENCE,
+        ttl=ttl,
+        claims={"email": user.email},
+    )
+    link = f"{runtime.settings.public_url.rstrip('/')}/api/v1/auth/verify?token={token}"
+    text = (
+        f"Hello {user.full_name},\n\nyour Commissary verification code is {code}\n\n"
+        f"or open this link to verify your e-mail address:\n{link}\n\n"
+        f"The code is valid for {ttl // 3600} hours.\n"
+    )
+    await runtime.mailer.send(
+        Mail(to=user.email, subject="Your Commissary verification code", text=text)
+    )
+
+
+def _mark_verified(session: AsyncSession, user: User) -> None:
+    if not user.is_verified:
+        user.is_verified, user.verified_at, user.updated_at = True, utcnow(), utcnow()
+        audit.record(
+            session, actor_id=user.id, action="user.verify_email", entity="user", entity_id=user.id
+        )
+
+
+async def verify_code(session: AsyncSession, email: str, code: str) -> User:
+    runtime = jobs.runtime_of(session)
+    wrong = InvalidCode("the verification code is wrong or has expired")
+    user = await repo.get_by_email(session, email)
+    if user is None or user.is_verified:
+        raise wrong
+    row = await repo.get_verification(session, user.id)
+    if row is None or row.expires_at <= utcnow():
+        raise InvalidCode(
+            "the verification code has expired; ask for a new one", code="verification_code_expired"
+        )
+    if row.attempts >= runtime.settings.verification_max_attempts:
+        raise InvalidCode(
+            "too many wrong codes; ask for a new one", code="verification_attempts_exhausted"
+        )
+    if not same(row.code_hash, keyed_hash(runtime.secret, f"{user.id}:{code}")):
+        row.attempts += 1
+        await session.flush()
+        raise wrong
+    await session.delete(row)
+    _mark_verified(session, user)
+    return user
+
+
+async def verify_token(session: AsyncSession, token: str) -> User:
+    runtime = jobs.runtime_of(session)
+    try:
+        claims = decode_token(runtime.secret, token, audience=VERIFY_AUDIENCE)
+        user = await repo.get(session, int(claims["sub"]))
+    except (TokenError, ValueError) as exc:
+        raise InvalidInput(
+            f"verification token: {exc}", code="invalid_verification_token"
+        ) from None
+    if user is None or user.email != claims.get("email"):
+        raise InvalidInput("verification token: no such account", code="invalid_verification_token")
+    _mark_verified(session, user)
+    return user
+
+
+async def resend(session: AsyncSession, email: str) -> None:
+    """Queue a new code if the address belongs to an unverified account; say nothing either way."""
+    user = await repo.get_by_email(session, email)
+    if user is not None and not user.is_verified:
+        jobs.enqueue(session, "users.send_verification", user_id=user.id)
+
+
+async def _throttle(runtime: Runtime, email: str, client: str) -> None:
+    s = runtime.settings
+    count, retry = await runtime.limiter.hit(f"login:client:{client}", s.login_client_window)
+    if count > s.login_max_attempts_per_client:
+        raise TooManyRequests(
+            "too many login attempts from this address", headers={"Retry-After": str(retry)}
+        )
+    failures, retry = await runtime.limiter.peek(f"login:fail:{email}")
+    if failures >= s.login_max_failures_per_account:
+        raise TooManyRequests(
+            "too many failed logins for this account; try again later",
+            headers={"Retry-After": str(max(retry, 1))},
+        )
+
+
+async def login(session: AsyncSession, email: str, password: str, client: str) -> TokenPair:
+    """Check credentials under per-client and per-account limits. An unknown e-mail and a
+    wrong password get the same answer, in the same time."""
+    runtime = jobs.runtime_of(session)
+    email = email.strip().lower()
+    await _throttle(runtime, email, client)
+    user = await repo.get_by_email(session, email)
+    ok = await verify_password(password, user.password_hash if user else None)
+    if not ok or user is None or not user.is_active:
+        await runtime.limiter.hit(f"login:fail:{email}", runtime.settings.login_failure_window)
+        log.info("login_failed", client=client)
+        raise BadCredentials("wrong e-mail or password")
+    await runtime.limiter.reset(f"login:fail:{email}")
+    audit.record(session, actor_id=user.id, action="user.login", entity="user", entity_id=user.id)
+    return await _issue(session, runtime, user, family_id=uuid.uuid4().hex)
+
+
+async def _issue(session: AsyncSession, runtime: Runtime, user: User, family_id: str) -> TokenPair:
+    s = runtime.settings
+    access = encode_token(
+        runtime.secret,
+        subject=str(user.id),
+        audience=ACCESS_AUDIENCE,
+        ttl=s.access_token_ttl,
+        claims={"role": user.role.value},
+    )
+    jti = uuid.uuid4().hex
+    refresh = encode_token(
+        runtime.secret,
+        subject=str(user.id),
+        audience=REFRESH_AUDIENCE,
+        ttl=s.refresh_token_ttl,
+        claims={"jti": jti, "fid": family_id},
+    )
+    session.add(
+        RefreshToken(
+            jti=jti,
+            family_id=family_id,
+            user_id=user.id,
+            expires_at=utcnow() + dt.timedelta(seconds=s.refresh_token_ttl),
+        )
+    )
+    await session.flush()
+    return TokenPair(access_token=access, refresh_token=refresh, expires_in=s.access_token_ttl)
+
+
+async def _load_refresh(session: AsyncSession, token: str) -> RefreshToken | None:
+    runtime = jobs.runtime_of(session)
+    try:
+        claims = decode_token(runtime.secret, token, audience=REFRESH_AUDIENCE)
+    except TokenError as exc:
+        raise BadRefreshToken(f"refresh token: {exc}") from None
+    return await repo.get_refresh_token(session, str(claims["jti"]))
+
+
+async def refresh(session: AsyncSession, token: str) -> TokenPair:
+    """Rotate: the presented token is spent and a new one of the same family is issued.
+    A spent token presented again means it leaked: revoke the family."""
+    row = await _load_refresh(session, token)
+    if row is None or row.revoked_at is not None:
+        raise BadRefreshToken("refresh token revoked")
+    now = utcnow()
+    if row.used_at is not None:
+        await repo.revoke_family(session, row.family_id, now)
+        audit.record(
+            session,
+            actor_id=row.user_id,
+            action="auth.refresh_reuse",
+            entity="user",
+            entity_id=row.user_id,
+        )
+        log.warning("refresh_token_reused", user_id=row.user_id)
+        raise RefreshTokenReused("refresh token already used; every session of it is revoked")
+    user = await repo.get(session, row.user_id)
+    if user is None or not user.is_active:
+        raise BadRefreshToken("account disabled")
+    row.used_at = now
+    return await _issue(session, jobs.runtime_of(session), user, row.family_id)
+
+
+async def logout(session: AsyncSession, token: str) -> None:
+    row = await _load_refresh(session, token)
+    if row is not None:
+        await repo.revoke_family(session, row.family_id, utcnow())
+        audit.record(
+            session,
+            actor_id=row.user_id,
+            action="user.logout",
+            entity="user",
+            entity_id=row.user_id,
+        )
+
+
+async def user_from_access_token(session: AsyncSession, token: str) -> User:
+    runtime = jobs.runtime_of(session)
+    try:
+        claims = decode_token(runtime.secret, token, audience=ACCESS_AUDIENCE)
+        user = await repo.get(session, int(claims["sub"]))
+    except (TokenError, ValueError) as exc:
+        raise Unauthorized(
+            f"access token: {exc}", code="invalid_token", headers={"WWW-Authenticate": "Bearer"}
+        ) from None
+    if user is None or not user.is_active:
+        raise Unauthorized(
+            "account not found or disabled",
+            code="invalid_token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return user

@@ -1,0 +1,44 @@
+"""Dependencies that authenticate the caller and check the role."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import Depends
+from fastapi.security import OAuth2PasswordBearer
+
+from commissary.core.deps import SessionDep
+from commissary.core.errors import Forbidden, Unauthorized
+from commissary.models import Role, User
+from commissary.users import auth_service
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+async def current_user(
+    session: SessionDep, token: Annotated[str | None, Depends(oauth2_scheme)]
+) -> User:
+    if not token:
+        raise Unauthorized(
+            "sign in first: send `Authorization: Bearer <access token>`",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return await auth_service.user_from_access_token(session, token)
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def require_role(*roles: Role) -> Callable[[User], Coroutine[Any, Any, User]]:
+    allowed = frozenset(roles) | {Role.ADMIN}
+
+    async def check(user: CurrentUser) -> User:
+        if user.role not in allowed:
+            raise Forbidden(f"this needs one of the roles: {', '.join(sorted(allowed))}")
+        return user
+
+    return check
+
+
+AdminUser = Annotated[User, Depends(require_role(Role.ADMIN))]

@@ -1,0 +1,98 @@
+"""Every query of the users package."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from commissary.core.listing import (
+    ORDER_OPS,
+    TEXT_OPS,
+    Filter,
+    ListQuery,
+    ListSpec,
+    fetch_page,
+    parse_bool,
+    parse_datetime,
+)
+from commissary.models import EmailVerification, RefreshToken, Role, User
+
+USER_LIST = ListSpec(
+    filters={
+        "email": Filter(User.email, ops=TEXT_OPS),
+        "full_name": Filter(User.full_name, ops=TEXT_OPS),
+        "role": Filter(User.role, Role),
+        "is_verified": Filter(User.is_verified, parse_bool),
+        "is_active": Filter(User.is_active, parse_bool),
+        "planet": Filter(User.planet, ops=TEXT_OPS),
+        "created_at": Filter(User.created_at, parse_datetime, ORDER_OPS),
+    },
+    sortable={
+        "id": User.id,
+        "email": User.email,
+        "full_name": User.full_name,
+        "created_at": User.created_at,
+        "role": User.role,
+    },
+    default_sort=("id",),
+    search=(User.email, User.full_name),
+)
+
+
+async def get(session: AsyncSession, user_id: int) -> User | None:
+    return await session.get(User, user_id)
+
+
+async def get_by_email(session: AsyncSession, email: str) -> User | None:
+    return await session.scalar(select(User).where(User.email == email.lower()))
+
+
+async def list_page(session: AsyncSession, query: ListQuery) -> tuple[list[User], int]:
+    return await fetch_page(session, select(User), query, User.id)
+
+
+async def unverified_ids_older_than(
+    session: AsyncSession, cutoff: dt.datetime, batch: int
+) -> Sequence[int]:
+    stmt = (
+        select(User.id)
+        .where(User.is_verified.is_(False), User.created_at < cutoff)
+        .order_by(User.id)
+        .limit(batch)
+    )
+    return (await session.scalars(stmt)).all()
+
+
+async def delete_users(session: AsyncSession, ids: Sequence[int]) -> int:
+    # Children first: SQLite enforces ON DELETE CASCADE, but the statement stays portable.
+    await session.execute(delete(RefreshToken).where(RefreshToken.user_id.in_(ids)))
+    await session.execute(delete(EmailVerification).where(EmailVerification.user_id.in_(ids)))
+    result = await session.execute(delete(User).where(User.id.in_(ids)))
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def get_verification(session: AsyncSession, user_id: int) -> EmailVerification | None:
+    return await session.get(EmailVerification, user_id, with_for_update=True)
+
+
+async def get_refresh_token(session: AsyncSession, jti: str) -> RefreshToken | None:
+    return await session.get(RefreshToken, jti, with_for_update=True)
+
+
+async def revoke_family(session: AsyncSession, family_id: str, at: dt.datetime) -> None:
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=at)
+    )
+
+
+async def revoke_all_of(session: AsyncSession, user_id: int, at: dt.datetime) -> None:
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=at)
+    )
