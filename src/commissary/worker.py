@@ -62,7 +62,7 @@ def run_periodic(name: str) -> None:
     run_job(name, None, {})
 
 
-def make_worker(settings: Settings, *, name: str | None = None) -> Any:
+def make_worker(settings: Settings, *, name: str | None = None, worker_class: Any = None) -> Any:
     from redis import Redis
     from rq import Queue, SimpleWorker
     from rq.serializers import JSONSerializer
@@ -70,7 +70,8 @@ def make_worker(settings: Settings, *, name: str | None = None) -> Any:
     assert settings.redis_url
     connection = Redis.from_url(settings.redis_url)
     queue = Queue(jobs.QUEUE_NAME, connection=connection, serializer=JSONSerializer)
-    return SimpleWorker([queue], connection=connection, serializer=JSONSerializer, name=name)
+    cls = worker_class or SimpleWorker
+    return cls([queue], connection=connection, serializer=JSONSerializer, name=name)
 
 
 def start_worker(settings: Settings, *, burst: bool = False) -> None:

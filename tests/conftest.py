@@ -1,0 +1,235 @@
+"""The test session starts real servers: PostgreSQL, Redis and SMTP on loopback. Every API
+test runs twice: on PostgreSQL + Redis + an RQ worker, and on the embedded default (SQLite,
+jobs in process)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from rq import SimpleWorker
+from rq.timeouts import TimerDeathPenalty
+from sqlalchemy import text
+
+from commissary import worker
+from commissary.config import Settings
+from commissary.core import migrate
+from commissary.core.db import Base, commit
+from commissary.core.jobs import InlineDispatcher
+from commissary.core.ratelimit import MemoryRateLimiter
+from commissary.core.runtime import Runtime
+from commissary.core.security import encode_token
+from commissary.main import create_app
+from commissary.models import Role, User
+from commissary.users import service as user_service
+from commissary.users.auth_service import ACCESS_AUDIENCE
+from commissary.users.schemas import UserCreate
+from tests import servers
+
+PASSWORD = "correct-horse-9"
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    with servers.postgres() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[servers.RedisServer]:
+    with servers.redis() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def smtp() -> Iterator[tuple[int, servers.Mailbox]]:
+    with servers.smtp() as server:
+        yield server
+
+
+def make_settings(
+    database_url: str, redis_url: str | None, smtp_port: int, **extra: Any
+) -> Settings:
+    values: dict[str, Any] = {
+        "environment": "test",
+        "database_url": database_url,
+        "redis_url": redis_url,
+        "secret_key": secrets.token_urlsafe(48),
+        "smtp_host": "127.0.0.1",
+        "smtp_port": smtp_port,
+        "smtp_starttls": False,
+        "log_format": "console",
+        "log_level": "WARNING",
+        **extra,
+    }
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+class ThreadWorker(SimpleWorker):  # type: ignore[misc]
+    """A real RQ worker that can run off the main thread (signals only work on the main one),
+    so the test's event loop keeps serving while it works."""
+
+    death_penalty_class = TimerDeathPenalty
+
+    def _install_signal_handlers(self) -> None:
+        pass
+
+
+@dataclass
+class Backend:
+    """One way of running Commissary, with what a test needs to drive it."""
+
+    name: str
+    settings: Settings
+    app: FastAPI
+    runtime: Runtime
+    redis: servers.RedisServer | None
+    _executor: ThreadPoolExecutor | None = None
+
+    async def run_jobs(self) -> None:
+        """Run every queued job to completion: a burst RQ worker, or the in-process tasks."""
+        if isinstance(self.runtime.jobs, InlineDispatcher):
+            await self.runtime.jobs.drain()
+            return
+        assert self._executor is not None
+        rq_worker = worker.make_worker(self.settings, worker_class=ThreadWorker)
+        await asyncio.get_running_loop().run_in_executor(
+            self._executor, lambda: rq_worker.work(burst=True, with_scheduler=False)
+        )
+
+    async def run_job(self, name: str, **payload: Any) -> None:
+        """Run one job directly, as the worker would."""
+        from commissary.core.jobs import execute
+
+        await execute(self.runtime, name, None, payload)
+
+
+async def _truncate(runtime: Runtime) -> None:
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    async with runtime.engine.begin() as conn:
+        if runtime.settings.is_sqlite:
+            for table in tables:
+                await conn.execute(text(f'DELETE FROM "{table}"'))  # noqa: S608 - our own names
+        else:
+            quoted = ", ".join(f'"{t}"' for t in tables)
+            await conn.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(scope="session", params=["postgres", "sqlite"])
+async def backend(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    smtp: tuple[int, servers.Mailbox],
+) -> AsyncIterator[Backend]:
+    redis: servers.RedisServer | None = None
+    if request.param == "postgres":
+        database_url = request.getfixturevalue("pg_url")
+        redis = request.getfixturevalue("redis_server")
+    else:
+        path: Path = tmp_path_factory.mktemp("sqlite") / "commissary.db"
+        database_url = f"sqlite+aiosqlite:///{path}"
+    settings = make_settings(database_url, redis.url if redis else None, smtp[0])
+    await asyncio.to_thread(migrate.upgrade, settings.database_url)
+    app = create_app(settings)
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rq-worker") if redis else None
+    worker.use_settings(settings)
+    async with app.router.lifespan_context(app):
+        yield Backend(request.param, settings, app, app.state.runtime, redis, executor)
+    if executor is not None:
+        await asyncio.get_running_loop().run_in_executor(executor, worker.close_context)
+        executor.shutdown()
+    worker.use_settings(None)
+
+
+@pytest.fixture(autouse=True)
+async def _clean(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    yield
+    if "backend" not in request.fixturenames:
+        return
+    backend: Backend = request.getfixturevalue("backend")
+    if isinstance(backend.runtime.jobs, InlineDispatcher):
+        await backend.runtime.jobs.close()
+    await _truncate(backend.runtime)
+    if backend.redis is not None:
+        if backend.redis.process is None:  # a test stopped it
+            backend.redis.start()
+        assert backend.runtime.redis is not None
+        await backend.runtime.redis.flushdb()
+    else:
+        backend.runtime.limiter = MemoryRateLimiter()
+
+
+@pytest.fixture
+def mailbox(smtp: tuple[int, servers.Mailbox]) -> Iterator[servers.Mailbox]:
+    smtp[1].messages.clear()
+    yield smtp[1]
+    smtp[1].messages.clear()
+
+
+@pytest.fixture
+async def client(backend: Backend) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=backend.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+@dataclass
+class Account:
+    user: User
+    password: str
+    headers: dict[str, str]
+
+
+MakeUser = Callable[..., Awaitable[Account]]
+
+
+@pytest.fixture
+def make_user(backend: Backend) -> MakeUser:
+    """Create an account through the users service and give it a valid access token."""
+    counter = iter(range(1, 10_000))
+
+    async def make(
+        role: Role = Role.CUSTOMER,
+        *,
+        verified: bool = True,
+        email: str | None = None,
+        **fields: Any,
+    ) -> Account:
+        n = next(counter)
+        data = UserCreate(
+            email=email or f"{role.value}{n}@example.com",
+            password=PASSWORD,
+            full_name=fields.pop("full_name", f"{role.value.title()} {n}"),
+            role=role,
+            **fields,
+        )
+        async with backend.runtime.sessionmaker() as session:
+            user = await user_service.create_user(session, data, actor_id=None, verified=verified)
+            await commit(session)
+        token = encode_token(
+            backend.runtime.secret,
+            subject=str(user.id),
+            audience=ACCESS_AUDIENCE,
+            ttl=600,
+            claims={"role": user.role.value},
+        )
+        return Account(user, PASSWORD, {"Authorization": f"Bearer {token}"})
+
+    return make
+
+
+def code_in(message: Any) -> str:
+    """The 6-digit verification code of a received mail."""
+    body = message.get_payload(decode=True).decode()
+    match = re.search(r"verification code is (\d{6})", body)
+    assert match, body
+    return match.group(1)
