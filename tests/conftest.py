@@ -103,7 +103,7 @@ class Backend:
         assert self._executor is not None
         rq_worker = worker.make_worker(self.settings, worker_class=ThreadWorker)
         await asyncio.get_running_loop().run_in_executor(
-            self._executor, lambda: rq_worker.work(burst=True, with_scheduler=False)
+            self._executor, lambda: rq_worker.work(burst=True, with_scheduler=True)
         )
 
     async def run_job(self, name: str, **payload: Any) -> None:

@@ -21,6 +21,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 from redis import Redis as SyncRedis
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -168,7 +172,14 @@ class RQDispatcher:
         from rq import Queue
         from rq.serializers import JSONSerializer
 
-        self.connection = SyncRedis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=2)
+        self.connection = SyncRedis.from_url(
+            redis_url,
+            socket_timeout=5,
+            socket_connect_timeout=2,
+            health_check_interval=30,
+            retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=2),
+            retry_on_error=[RedisConnectionError, RedisTimeoutError],
+        )
         self.queue = Queue(QUEUE_NAME, connection=self.connection, serializer=JSONSerializer)
 
     async def dispatch(
