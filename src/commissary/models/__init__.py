@@ -1,7 +1,26 @@
 """Every ORM model, imported here so Alembic and the mappers see the whole schema."""
 
 from commissary.models.auth import EmailVerification, RefreshToken
+from commissary.models.catalog import Category, KitchenMode, Product, Restaurant, restaurant_owner
 from commissary.models.ops import AuditLog, OutboxJob
+from commissary.models.order import Fulfillment, Order, OrderEvent, OrderLine, OrderStatus
 from commissary.models.user import Role, User
 
-__all__ = ["AuditLog", "EmailVerification", "OutboxJob", "RefreshToken", "Role", "User"]
+__all__ = [
+    "AuditLog",
+    "Category",
+    "EmailVerification",
+    "Fulfillment",
+    "KitchenMode",
+    "Order",
+    "OrderEvent",
+    "OrderLine",
+    "OrderStatus",
+    "OutboxJob",
+    "Product",
+    "RefreshToken",
+    "Restaurant",
+    "Role",
+    "User",
+    "restaurant_owner",
+]

@@ -1,0 +1,16 @@
+"""Money: exact decimals with one rounding rule (half-up to the cent)."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+CENT = Decimal("0.01")
+MAX_PRICE = Decimal("100000.00")
+
+
+def round_money(value: Decimal) -> Decimal:
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def line_total(unit_price: Decimal, quantity: int) -> Decimal:
+    return round_money(unit_price * quantity)

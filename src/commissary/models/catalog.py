@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, Column, Enum, ForeignKey, Numeric, String, Table, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from commissary.core.db import Base, BigId, IdPk, utcnow
+
+
+class KitchenMode(enum.StrEnum):
+    SIMULATED = "simulated"
+    MANUAL = "manual"
+
+
+restaurant_owner = Table(
+    "restaurant_owner",
+    Base.metadata,
+    Column(
+        "restaurant_id", BigId, ForeignKey("restaurant.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("user_id", BigId, ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Restaurant(Base):
+    __tablename__ = "restaurant"
+
+    id: Mapped[IdPk]
+    name: Mapped[str] = mapped_column(String(120))
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    address: Mapped[str] = mapped_column(String(300), default="")
+    phone: Mapped[str] = mapped_column(String(40), default="")
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # {"mon": [{"open": "08:00", "close": "14:00"}, ...], ...}; empty means always open.
+    opening_hours: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    kitchen_mode: Mapped[KitchenMode] = mapped_column(
+        Enum(
+            KitchenMode,
+            native_enum=False,
+            length=20,
+            values_callable=lambda e: [m.value for m in e],
+        ),
+        default=KitchenMode.SIMULATED,
+    )
+    is_active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    owners: Mapped[list[Any]] = relationship("User", secondary=restaurant_owner, lazy="raise")
+
+
+class Category(Base):
+    __tablename__ = "category"
+
+    id: Mapped[IdPk]
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    position: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Product(Base):
+    """A meal on a restaurant's menu. ``price`` is exact (``Numeric``), never a float."""
+
+    __tablename__ = "product"
+
+    id: Mapped[IdPk]
+    restaurant_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("restaurant.id", ondelete="CASCADE"), index=True
+    )
+    category_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("category.id", ondelete="SET NULL"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(120), index=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    price: Mapped[Decimal] = mapped_column(Numeric(10, 2))
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    ingredients: Mapped[list[str]] = mapped_column(JSON, default=list)
+    allergens: Mapped[list[str]] = mapped_column(JSON, default=list)
+    origin: Mapped[str | None] = mapped_column(String(80))
+    is_available: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, Enum, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from commissary.core.db import Base, BigId, IdPk, utcnow
+
+
+class OrderStatus(enum.StrEnum):
+    PENDING = "pending"
+    IN_PROGRESS = "in_progress"
+    READY = "ready"
+    OUT_FOR_DELIVERY = "out_for_delivery"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class Fulfillment(enum.StrEnum):
+    PICKUP = "pickup"
+    DELIVERY = "delivery"
+    DINE_IN = "dine_in"
+
+
+def _enum(cls: type[enum.StrEnum]) -> Enum:
+    return Enum(cls, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
+
+
+class Order(Base):
+    """An order. Its status moves only through ``commissary.orders.state.transition``, which
+    bumps ``version`` and writes the matching ``OrderEvent``."""
+
+    __tablename__ = "customer_order"
+    __table_args__ = (
+        Index("ix_customer_order_customer_id_id", "customer_id", "id"),
+        Index("ix_customer_order_restaurant_id_id", "restaurant_id", "id"),
+    )
+
+    id: Mapped[IdPk]
+    restaurant_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("restaurant.id", ondelete="RESTRICT")
+    )
+    customer_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("user_account.id", ondelete="SET NULL")
+    )
+    customer_name: Mapped[str] = mapped_column(String(120))
+    waiter_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("user_account.id", ondelete="SET NULL"), index=True
+    )
+    status: Mapped[OrderStatus] = mapped_column(
+        _enum(OrderStatus), default=OrderStatus.PENDING, index=True
+    )
+    message: Mapped[str | None] = mapped_column(Text)
+    fulfillment: Mapped[Fulfillment] = mapped_column(_enum(Fulfillment), default=Fulfillment.PICKUP)
+    delivery_address: Mapped[str | None] = mapped_column(String(300))
+    note: Mapped[str | None] = mapped_column(String(500))
+    # The allergies the order is checked against, as declared when it was placed.
+    allergies: Mapped[list[str]] = mapped_column(JSON, default=list)
+    total: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    currency: Mapped[str] = mapped_column(String(3))
+    version: Mapped[int] = mapped_column(default=0)
+    order_time: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    completed_time: Mapped[dt.datetime | None]
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    lines: Mapped[list[OrderLine]] = relationship(
+        back_populates="order",
+        lazy="raise",
+        order_by="OrderLine.id",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
+
+
+class OrderLine(Base):
+    """A line with the product's name, price, ingredients and allergens as they were when
+    the order was placed."""
+
+    __tablename__ = "order_line"
+
+    id: Mapped[IdPk]
+    order_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("customer_order.id", ondelete="CASCADE"), index=True
+    )
+    product_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("product.id", ondelete="SET NULL"), index=True
+    )
+    product_name: Mapped[str] = mapped_column(String(120), index=True)
+    unit_price: Mapped[Decimal] = mapped_column(Numeric(10, 2))
+    quantity: Mapped[int]
+    line_total: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    ingredients: Mapped[list[str]] = mapped_column(JSON, default=list)
+    allergens: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+    order: Mapped[Order] = relationship(back_populates="lines", lazy="raise")
+
+
+class OrderEvent(Base):
+    """One step of an order's history: tracking, webhooks and the audit trail read these."""
+
+    __tablename__ = "order_event"
+    __table_args__ = (UniqueConstraint("order_id", "sequence"),)
+
+    id: Mapped[IdPk]
+    order_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("customer_order.id", ondelete="CASCADE"), index=True
+    )
+    sequence: Mapped[int]
+    type: Mapped[str] = mapped_column(String(40))
+    from_status: Mapped[OrderStatus | None] = mapped_column(_enum(OrderStatus))
+    to_status: Mapped[OrderStatus | None] = mapped_column(_enum(OrderStatus))
+    actor_id: Mapped[int | None] = mapped_column(BigId)
+    actor: Mapped[str] = mapped_column(String(20))
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
