@@ -17,6 +17,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from rq import SimpleWorker
+from rq.registry import ScheduledJobRegistry
 from rq.timeouts import TimerDeathPenalty
 from sqlalchemy import text
 
@@ -24,7 +25,7 @@ from commissary import worker
 from commissary.config import Settings
 from commissary.core import migrate
 from commissary.core.db import Base, commit
-from commissary.core.jobs import InlineDispatcher
+from commissary.core.jobs import InlineDispatcher, RQDispatcher
 from commissary.core.ratelimit import MemoryRateLimiter
 from commissary.core.runtime import Runtime
 from commissary.core.security import encode_token
@@ -69,6 +70,9 @@ def make_settings(
         "smtp_starttls": False,
         "log_format": "console",
         "log_level": "WARNING",
+        # The simulated kitchen cooks in 1-5 s by default; tests wait a fraction of that.
+        "kitchen_min_seconds": 0.05,
+        "kitchen_max_seconds": 0.2,
         **extra,
     }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -105,6 +109,25 @@ class Backend:
         await asyncio.get_running_loop().run_in_executor(
             self._executor, lambda: rq_worker.work(burst=True, with_scheduler=True)
         )
+
+    async def settle(self, timeout: float = 15.0) -> None:
+        """Run jobs, including delayed ones once they are due, until none is left."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            await self.run_jobs()
+            if not self._jobs_left():
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError("jobs still queued or scheduled")
+            await asyncio.sleep(0.05)
+
+    def _jobs_left(self) -> int:
+        dispatcher = self.runtime.jobs
+        if isinstance(dispatcher, InlineDispatcher):
+            return dispatcher.scheduled
+        assert isinstance(dispatcher, RQDispatcher)
+        scheduled = ScheduledJobRegistry(queue=dispatcher.queue)
+        return int(dispatcher.queue.count + scheduled.count)
 
     async def run_job(self, name: str, **payload: Any) -> None:
         """Run one job directly, as the worker would."""

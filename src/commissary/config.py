@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     unverified_user_ttl: int = Field(2 * 24 * 3600, gt=0, description="seconds")
     purge_interval: int = Field(3600, gt=0, description="seconds between purges")
     public_url: str = "http://127.0.0.1:8000"
+    kitchen_min_seconds: float = Field(1.0, ge=0, description="simulated kitchen, shortest")
+    kitchen_max_seconds: float = Field(5.0, ge=0, description="simulated kitchen, longest")
 
     smtp_host: str | None = None
     smtp_port: int = 587

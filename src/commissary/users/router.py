@@ -136,5 +136,5 @@ async def update_user(
 
 @users_router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_user(user_id: int, admin: AdminUser, session: SessionDep) -> Response:
-    await service.delete_user(session, user_id, admin)
+    await service.delete_user(session, user_id, admin.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -158,12 +158,13 @@ async def update_me(session: AsyncSession, user: User, data: MeUpdate) -> User:
     return await _apply(session, user, changes, user.id)
 
 
-async def delete_user(session: AsyncSession, user_id: int, actor: User) -> None:
+async def delete_user(session: AsyncSession, user_id: int, actor_id: int | None) -> None:
+    """Delete an account (``actor_id`` None: the operator's command line)."""
     user = await get_user(session, user_id)
-    if user.id == actor.id:
+    if user.id == actor_id:
         raise Conflict("an admin cannot delete their own account", code="cannot_modify_own_admin")
     await repo.delete_users(session, [user.id])
-    audit.record(session, actor_id=actor.id, action="user.delete", entity="user", entity_id=user_id)
+    audit.record(session, actor_id=actor_id, action="user.delete", entity="user", entity_id=user_id)
 
 
 async def ensure_admin(session: AsyncSession, email: str, password: str, full_name: str) -> User:

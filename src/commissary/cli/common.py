@@ -1,0 +1,89 @@
+"""What every command shares: the Typer app, settings, and running a use case in one
+transaction with clear errors."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator
+from typing import NoReturn, TypeVar
+
+import typer
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from commissary.config import Settings
+from commissary.core.errors import DomainError
+
+T = TypeVar("T")
+
+app = typer.Typer(help="Commissary: a backend for ordering food.", no_args_is_help=True)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    typer.secho(message, fg="red", err=True)
+    raise typer.Exit(code)
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValueError as exc:
+        fail(f"configuration error: {exc}")
+
+
+def validation_message(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in exc.errors()
+    )
+
+
+@contextlib.contextmanager
+def valid_input() -> Iterator[None]:
+    """Turn a validation error of command-line input into a message and exit status 2."""
+    try:
+        yield
+    except ValidationError as exc:
+        fail(f"invalid input: {validation_message(exc)}")
+
+
+def run_use_case(
+    use_case: Callable[[AsyncSession], Awaitable[T]],
+    *,
+    then: Callable[[AsyncSession, T], Awaitable[None]] | None = None,
+) -> T:
+    """Run ``use_case`` in one transaction, as a request would: commit on success (jobs are
+    dispatched after it), roll back and print the problem on a domain error. ``then`` runs
+    after the commit, with a fresh session (e.g. to wait for an order's outcome)."""
+    from commissary import tasks
+    from commissary.core.db import commit, rollback
+    from commissary.core.logging import configure_logging
+    from commissary.core.runtime import Runtime
+
+    settings = load_settings()
+    configure_logging(settings)
+    tasks.load()
+
+    async def main() -> T:
+        runtime = Runtime.create(settings)
+        try:
+            async with runtime.sessionmaker() as session:
+                try:
+                    result = await use_case(session)
+                except BaseException:
+                    await rollback(session)
+                    raise
+                await commit(session)
+            if then is not None:
+                async with runtime.sessionmaker() as session:
+                    await then(session, result)
+            return result
+        finally:
+            await runtime.close()
+
+    try:
+        return asyncio.run(main())
+    except DomainError as exc:
+        fail(f"{exc.detail} ({exc.code})")
+    except ValidationError as exc:
+        fail(f"invalid input: {validation_message(exc)}")
