@@ -77,7 +77,7 @@ def problem(
     *,
     instance: str | None = None,
     headers: Mapping[str, str] | None = None,
-    **extra: Any,
+    extra: Mapping[str, Any] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
         "type": TYPE_BASE + code,
@@ -88,7 +88,8 @@ def problem(
     }
     if instance:
         body["instance"] = instance
-    body.update(extra)
+    # Extra members never replace the standard ones.
+    body.update({k: v for k, v in (extra or {}).items() if k not in body})
     return JSONResponse(
         body, status_code=status, headers=dict(headers or {}), media_type=PROBLEM_JSON
     )
@@ -116,7 +117,7 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
         exc.detail,
         instance=request.url.path,
         headers=exc.headers,
-        **exc.extra,
+        extra=exc.extra,
     )
 
 
@@ -129,7 +130,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         "validation_failed",
         f"Invalid input: {names}",
         instance=request.url.path,
-        errors=errors,
+        extra={"errors": errors},
     )
 
 

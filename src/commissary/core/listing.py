@@ -118,8 +118,7 @@ def parse_list_query(params: Mapping[str, str], spec: ListSpec) -> ListQuery:
     for key, raw in params.items():
         if key in RESERVED:
             continue
-        name, _, op = key.partition("__")
-        op = op or "eq"
+        name, separator, op = key.partition("__")
         flt = spec.filters.get(name)
         if flt is None:
             raise BadListQuery(
@@ -128,6 +127,7 @@ def parse_list_query(params: Mapping[str, str], spec: ListSpec) -> ListQuery:
                 code="unknown_filter",
                 extra={"parameter": key},
             )
+        op = op if separator else "eq"  # "name__" (no operator) is refused below
         if op not in flt.ops:
             raise BadListQuery(
                 f"operator '{op}' is not allowed on '{name}'; "
@@ -143,9 +143,9 @@ def parse_list_query(params: Mapping[str, str], spec: ListSpec) -> ListQuery:
     order_by = []
     for item in (params.get("sort") or ",".join(spec.default_sort)).split(","):
         item = item.strip()
-        name = item.lstrip("-")
-        if not name:
-            continue
+        if not item:
+            continue  # a trailing comma
+        name = item.removeprefix("-")
         if name not in spec.sortable:
             raise BadListQuery(
                 f"cannot sort by '{name}'; sortable: {', '.join(sorted(spec.sortable))}",

@@ -95,17 +95,22 @@ async def list_users(session: AsyncSession, query: ListQuery) -> tuple[list[User
     return await repo.list_page(session, query)
 
 
-async def _apply(session: AsyncSession, user: User, changes: dict[str, Any], actor_id: int) -> User:
+def _reject_nulls(changes: dict[str, Any]) -> None:
     for name, value in changes.items():
         if value is None and name in NOT_NULL:
             raise InvalidInput(f"'{name}' cannot be null", extra={"errors": [{"field": name}]})
+
+
+async def _apply(session: AsyncSession, user: User, changes: dict[str, Any], actor_id: int) -> User:
+    _reject_nulls(changes)
+    fields = sorted(changes)
     if "email" in changes and changes["email"] != user.email:
         await _ensure_email_free(session, changes["email"], user.id)
     if "password" in changes:
         user.password_hash = await hash_password(changes.pop("password"))
         await repo.revoke_all_of(session, user.id, utcnow())
-    if changes.get("is_verified") and not user.is_verified:
-        user.verified_at = utcnow()
+    if "is_verified" in changes and changes["is_verified"] != user.is_verified:
+        user.verified_at = utcnow() if changes["is_verified"] else None
     if changes.get("is_active") is False:
         await repo.revoke_all_of(session, user.id, utcnow())
     for name, value in changes.items():
@@ -118,7 +123,7 @@ async def _apply(session: AsyncSession, user: User, changes: dict[str, Any], act
         action="user.update",
         entity="user",
         entity_id=user.id,
-        fields=sorted(changes),
+        fields=fields,
     )
     return user
 
@@ -143,6 +148,7 @@ async def replace_user(session: AsyncSession, user_id: int, data: UserReplace, a
 async def update_user(session: AsyncSession, user_id: int, data: UserUpdate, actor: User) -> User:
     user = await get_user(session, user_id)
     changes = data.model_dump(exclude_unset=True)
+    _reject_nulls(changes)
     _guard_own_admin(user, actor, changes)
     return await _apply(session, user, changes, actor.id)
 
