@@ -11,6 +11,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from commissary import __version__, tasks
+from commissary.catalog.router import router as catalog_router
 from commissary.config import Settings
 from commissary.core.errors import install_error_handlers
 from commissary.core.jobs import InlineDispatcher
@@ -18,6 +19,7 @@ from commissary.core.logging import configure_logging
 from commissary.core.middleware import RequestContextMiddleware, SecurityHeadersMiddleware
 from commissary.core.runtime import Runtime
 from commissary.ops.router import router as ops_router
+from commissary.orders.router import router as orders_router
 from commissary.users.router import auth_router, users_router
 
 DESCRIPTION = """
@@ -73,6 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api = APIRouter(prefix="/api/v1")
     api.include_router(auth_router)
     api.include_router(users_router)
+    api.include_router(catalog_router)
+    api.include_router(orders_router)
     app.include_router(api)
     app.include_router(ops_router)
     return app

@@ -16,7 +16,7 @@ from commissary.core.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 
-JOB_MODULES = ("commissary.users.jobs", "commissary.ops.jobs")
+JOB_MODULES = ("commissary.users.jobs", "commissary.ops.jobs", "commissary.orders.jobs")
 
 
 @dataclass(frozen=True)

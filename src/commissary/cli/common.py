@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commissary.config import Settings
 from commissary.core.errors import DomainError
+from commissary.models import Role, User
 
 T = TypeVar("T")
 
@@ -28,8 +29,9 @@ def fail(message: str, code: int = 2) -> NoReturn:
 def load_settings() -> Settings:
     try:
         return Settings()
-    except ValueError as exc:
-        fail(f"configuration error: {exc}")
+    except ValidationError as exc:
+        # Only the messages: the error's input values would print the rejected secrets.
+        fail(f"configuration error: {validation_message(exc)}")
 
 
 def validation_message(exc: ValidationError) -> str:
@@ -87,3 +89,16 @@ def run_use_case(
         fail(f"{exc.detail} ({exc.code})")
     except ValidationError as exc:
         fail(f"invalid input: {validation_message(exc)}")
+
+
+def operator() -> User:
+    """Who the command line acts as: an admin that is not an account. It is never stored;
+    audit rows of its actions have no actor, like the system's."""
+    return User(
+        role=Role.ADMIN,
+        full_name="command line",
+        email="operator@localhost",
+        allergies=[],
+        is_active=True,
+        is_verified=True,
+    )

@@ -1,0 +1,1 @@
+"""The menu: restaurants and their opening hours, categories and products (meals)."""

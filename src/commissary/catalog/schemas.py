@@ -1,0 +1,250 @@
+"""Request and response bodies of the catalog."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
+
+from commissary.catalog.hours import is_valid_timezone
+from commissary.core.money import MAX_PRICE, round_money
+from commissary.models import KitchenMode
+
+MAX_ID = 2**63 - 1
+SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+OPENING_HOURS_HELP = (
+    "Weekly hours in the restaurant's `timezone`: an object keyed by weekday (`mon` .. `sun`), "
+    'each a list of up to 6 ranges `{"open": "HH:MM", "close": "HH:MM"}`. A range is open from '
+    "`open` up to `close`; a `close` at or before `open` runs past midnight into the next day "
+    "(fri 22:00-02:00 is open on saturday at 01:00). A weekday left out is closed. "
+    "**An empty object (the default) means always open.**"
+)
+
+
+def _plain_text(value: str) -> str:
+    # The databases store neither NUL characters nor lone surrogates.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text") from None
+    return value
+
+
+def _unique_casefold(values: list[str]) -> list[str]:
+    seen: set[str] = set()
+    out = []
+    for value in values:
+        if value.casefold() not in seen:
+            seen.add(value.casefold())
+            out.append(value)
+    return out
+
+
+def _known_timezone(value: str) -> str:
+    if not is_valid_timezone(value):
+        raise ValueError("not a known IANA time zone, e.g. 'Europe/Paris' or 'UTC'")
+    return value
+
+
+def _money_text(value: Decimal) -> str:
+    return str(round_money(value))
+
+
+def _line(max_length: int) -> StringConstraints:
+    return StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length)
+
+
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+Name = Annotated[str, _line(120), AfterValidator(_plain_text)]
+CategoryName = Annotated[str, _line(80), AfterValidator(_plain_text)]
+Origin = Annotated[str, _line(80), AfterValidator(_plain_text)]
+Description = Annotated[str, StringConstraints(max_length=2000), AfterValidator(_plain_text)]
+Address = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=300), AfterValidator(_plain_text)
+]
+Phone = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=40), AfterValidator(_plain_text)
+]
+Slug = Annotated[str, StringConstraints(max_length=80, pattern=SLUG_PATTERN)]
+Timezone = Annotated[str, StringConstraints(max_length=64), AfterValidator(_known_timezone)]
+OwnerIds = Annotated[
+    list[Id],
+    Field(max_length=50, description="Users with the role `restaurateur`; admins only."),
+    AfterValidator(lambda ids: list(dict.fromkeys(ids))),
+]
+Tag = Annotated[str, _line(64), AfterValidator(_plain_text)]
+Tags = Annotated[list[Tag], Field(max_length=50), AfterValidator(_unique_casefold)]
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+Position = Annotated[int, Field(ge=0, le=1_000_000)]
+Money = Annotated[Decimal, PlainSerializer(_money_text, return_type=str, when_used="json")]
+Price = Annotated[
+    Money,
+    Field(
+        gt=0,
+        le=MAX_PRICE,
+        decimal_places=2,
+        description='Exact, at most 2 decimals; answered as a string such as "12.50".',
+    ),
+]
+HourMinute = Annotated[str, StringConstraints(pattern=r"^(?:[01]\d|2[0-3]):[0-5]\d$")]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class Input(BaseModel):
+    """Request bodies reject unknown fields, so a typo is a 422 naming it, not a silent no-op."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class TimeRange(Input):
+    open: HourMinute
+    close: HourMinute
+
+    @field_validator("close")
+    @classmethod
+    def _not_empty(cls, close: str, info: ValidationInfo) -> str:
+        if info.data.get("open") == close:
+            raise ValueError("must differ from `open` (a `close` before `open` crosses midnight)")
+        return close
+
+
+OpeningHours = Annotated[
+    dict[Weekday, Annotated[list[TimeRange], Field(max_length=6)]],
+    Field(description=OPENING_HOURS_HELP),
+]
+
+
+class TimeRangeRead(BaseModel):
+    open: str
+    close: str
+
+
+class RestaurantRead(BaseModel):
+    id: int
+    name: str
+    slug: str
+    description: str
+    address: str
+    phone: str
+    timezone: str
+    opening_hours: Annotated[dict[str, list[TimeRangeRead]], Field(description=OPENING_HOURS_HELP)]
+    kitchen_mode: KitchenMode
+    is_active: bool
+    owner_ids: list[int]
+    is_open_now: bool
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class _RestaurantFields(Input):
+    name: Name
+    description: Description = ""
+    address: Address = ""
+    phone: Phone = ""
+    timezone: Timezone = "UTC"
+    opening_hours: OpeningHours = {}
+    kitchen_mode: KitchenMode = KitchenMode.SIMULATED
+    is_active: bool = True
+
+
+class RestaurantCreate(_RestaurantFields):
+    slug: Annotated[Slug | None, Field(description="Derived from `name` when omitted.")] = None
+    owner_ids: OwnerIds = []
+
+
+class RestaurantReplace(_RestaurantFields):
+    slug: Slug
+    owner_ids: Annotated[OwnerIds | None, Field(description="Omitted: unchanged.")] = None
+
+
+class RestaurantUpdate(Input):
+    name: Name | None = None
+    slug: Slug | None = None
+    description: Description | None = None
+    address: Address | None = None
+    phone: Phone | None = None
+    timezone: Timezone | None = None
+    opening_hours: OpeningHours | None = None
+    kitchen_mode: KitchenMode | None = None
+    is_active: bool | None = None
+    owner_ids: OwnerIds | None = None
+
+
+class CategoryRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    description: str
+    position: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class CategoryCreate(Input):
+    name: CategoryName
+    description: Description = ""
+    position: Position = 0
+
+
+class CategoryUpdate(Input):
+    name: CategoryName | None = None
+    description: Description | None = None
+    position: Position | None = None
+
+
+class ProductRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    restaurant_id: int
+    category_id: int | None
+    name: str
+    description: str
+    price: Money
+    currency: str
+    ingredients: list[str]
+    allergens: list[str]
+    origin: str | None
+    is_available: bool
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class ProductCreate(Input):
+    restaurant_id: Id
+    category_id: Id | None = None
+    name: Name
+    description: Description = ""
+    price: Price
+    currency: Currency = "EUR"
+    ingredients: Tags = []
+    allergens: Tags = []
+    origin: Annotated[Origin | None, Field(description="The meal's origin planet.")] = None
+    is_available: bool = True
+
+
+class ProductUpdate(Input):
+    restaurant_id: Id | None = None
+    category_id: Id | None = None
+    name: Name | None = None
+    description: Description | None = None
+    price: Price | None = None
+    currency: Currency | None = None
+    ingredients: Tags | None = None
+    allergens: Tags | None = None
+    origin: Origin | None = None
+    is_available: bool | None = None

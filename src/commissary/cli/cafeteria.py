@@ -1,0 +1,354 @@
+"""The cafeteria's commands: `heroes`, `meals` and `orders`, through the same services as
+the API. Heroes are customer accounts; meals are products; orders are placed as the hero."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from commissary.catalog import repository as catalog_repo
+from commissary.catalog import service as catalog
+from commissary.catalog.schemas import ProductCreate, ProductUpdate
+from commissary.cli.common import app, fail, operator, run_use_case, valid_input
+from commissary.core.listing import parse_list_query
+from commissary.core.money import money_text
+from commissary.models import Order, OrderStatus, Product, Role, User
+from commissary.orders import repository as order_repo
+from commissary.orders import service as orders
+from commissary.orders.schemas import OrderCreate, OrderItemIn
+from commissary.orders.state import TERMINAL
+from commissary.users import repository as user_repo
+from commissary.users import service as users
+from commissary.users.schemas import MeUpdate, UserCreate
+
+heroes_app = typer.Typer(help="Heroes: the cafeteria's customers.", no_args_is_help=True)
+meals_app = typer.Typer(help="Meals: the menu's products.", no_args_is_help=True)
+orders_app = typer.Typer(help="Orders.", no_args_is_help=True)
+app.add_typer(heroes_app, name="heroes")
+app.add_typer(meals_app, name="meals")
+app.add_typer(orders_app, name="orders")
+
+Allergy = Annotated[list[str] | None, typer.Option("--allergy", help="Repeat for each allergy.")]
+
+
+def hero_line(user: User) -> str:
+    allergies = ", ".join(user.allergies) or "none"
+    return (
+        f"#{user.id} {user.full_name} <{user.email}> planet={user.planet or '-'} "
+        f"allergies=[{allergies}]{'' if user.is_verified else ' (unverified)'}"
+    )
+
+
+async def _hero(session: AsyncSession, hero_id: int) -> User:
+    user = await users.get_user(session, hero_id)
+    if user.role is not Role.CUSTOMER:
+        fail(f"user {hero_id} is a {user.role.value}, not a hero")
+    return user
+
+
+@heroes_app.command("list")
+def heroes_list(
+    planet: Annotated[str | None, typer.Option(help="Only heroes of this planet.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100)] = 100,
+) -> None:
+    """List heroes."""
+    params = {"role": "customer", "limit": str(limit), **({"planet": planet} if planet else {})}
+
+    async def use_case(session: AsyncSession) -> list[User]:
+        found, _ = await users.list_users(session, parse_list_query(params, user_repo.USER_LIST))
+        return found
+
+    for user in run_use_case(use_case):
+        typer.echo(hero_line(user))
+
+
+@heroes_app.command("create")
+def heroes_create(
+    email: Annotated[str, typer.Option()],
+    name: Annotated[str, typer.Option(help="Full name.")],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True)],
+    planet: Annotated[str | None, typer.Option()] = None,
+    allergy: Allergy = None,
+) -> None:
+    """Create a hero (verified: an operator vouches for the address)."""
+    with valid_input():
+        data = UserCreate(
+            email=email,
+            password=password,
+            full_name=name,
+            planet=planet,
+            allergies=allergy or [],
+            role=Role.CUSTOMER,
+        )
+    user = run_use_case(lambda s: users.create_user(s, data, actor_id=None, verified=True))
+    typer.echo(hero_line(user))
+
+
+@heroes_app.command("show")
+def heroes_show(hero_id: int) -> None:
+    """Show a hero."""
+    typer.echo(hero_line(run_use_case(lambda s: _hero(s, hero_id))))
+
+
+@heroes_app.command("update")
+def heroes_update(
+    hero_id: int,
+    name: Annotated[str | None, typer.Option()] = None,
+    planet: Annotated[str | None, typer.Option()] = None,
+    allergy: Allergy = None,
+    clear_allergies: Annotated[bool, typer.Option(help="Remove every allergy.")] = False,
+) -> None:
+    """Change a hero's name, planet or allergies (given allergies replace the old ones)."""
+    changes: dict[str, object] = {
+        k: v for k, v in (("full_name", name), ("planet", planet)) if v is not None
+    }
+    if allergy or clear_allergies:
+        changes["allergies"] = allergy or []
+    with valid_input():
+        update = MeUpdate.model_validate(changes)
+
+    async def use_case(session: AsyncSession) -> User:
+        return await users.update_me(session, await _hero(session, hero_id), update)
+
+    typer.echo(hero_line(run_use_case(use_case)))
+
+
+@heroes_app.command("delete")
+def heroes_delete(hero_id: int) -> None:
+    """Delete a hero; their orders stay, without the link to the account."""
+
+    async def use_case(session: AsyncSession) -> None:
+        await _hero(session, hero_id)
+        await users.delete_user(session, hero_id, None)
+
+    run_use_case(use_case)
+    typer.echo(f"hero {hero_id} deleted")
+
+
+def meal_line(meal: Product) -> str:
+    tags = f" allergens=[{', '.join(meal.allergens)}]" if meal.allergens else ""
+    return (
+        f"#{meal.id} {meal.name} {money_text(meal.price)} {meal.currency} "
+        f"from {meal.origin or '-'} (restaurant {meal.restaurant_id}) "
+        f"ingredients=[{', '.join(meal.ingredients)}]{tags}"
+        f"{'' if meal.is_available else ' (unavailable)'}"
+    )
+
+
+Ingredient = Annotated[list[str] | None, typer.Option("--ingredient", help="Repeatable.")]
+Allergen = Annotated[list[str] | None, typer.Option("--allergen", help="Repeatable tag.")]
+
+
+@meals_app.command("list")
+def meals_list(
+    restaurant: Annotated[int | None, typer.Option(help="Only this restaurant's meals.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100)] = 100,
+) -> None:
+    """List meals."""
+    params = {"limit": str(limit), "sort": "id"}
+    if restaurant is not None:
+        params["restaurant_id"] = str(restaurant)
+
+    async def use_case(session: AsyncSession) -> list[Product]:
+        found, _ = await catalog.list_products(
+            session, parse_list_query(params, catalog_repo.PRODUCT_LIST)
+        )
+        return found
+
+    for meal in run_use_case(use_case):
+        typer.echo(meal_line(meal))
+
+
+@meals_app.command("create")
+def meals_create(
+    restaurant: Annotated[int, typer.Option(help="The restaurant's id.")],
+    name: Annotated[str, typer.Option()],
+    price: Annotated[str, typer.Option(help="Exact decimal, e.g. 12.50.")],
+    ingredient: Ingredient = None,
+    allergen: Allergen = None,
+    origin: Annotated[str | None, typer.Option(help="The meal's origin planet.")] = None,
+    description: Annotated[str, typer.Option()] = "",
+    category: Annotated[int | None, typer.Option(help="A category id.")] = None,
+) -> None:
+    """Add a meal to a restaurant's menu."""
+    with valid_input():
+        data = ProductCreate(
+            restaurant_id=restaurant,
+            name=name,
+            price=price,
+            ingredients=ingredient or [],
+            allergens=allergen or [],
+            origin=origin,
+            description=description,
+            category_id=category,
+        )
+    typer.echo(meal_line(run_use_case(lambda s: catalog.create_product(s, data, operator()))))
+
+
+@meals_app.command("show")
+def meals_show(meal_id: int) -> None:
+    """Show a meal."""
+    typer.echo(meal_line(run_use_case(lambda s: catalog.get_product(s, meal_id))))
+
+
+@meals_app.command("update")
+def meals_update(
+    meal_id: int,
+    name: Annotated[str | None, typer.Option()] = None,
+    price: Annotated[str | None, typer.Option()] = None,
+    ingredient: Ingredient = None,
+    allergen: Allergen = None,
+    origin: Annotated[str | None, typer.Option()] = None,
+    available: Annotated[bool | None, typer.Option("--available/--unavailable")] = None,
+) -> None:
+    """Change a meal (given ingredients or allergens replace the old ones)."""
+    given = {
+        "name": name,
+        "price": price,
+        "ingredients": ingredient,
+        "allergens": allergen,
+        "origin": origin,
+        "is_available": available,
+    }
+    with valid_input():
+        data = ProductUpdate.model_validate({k: v for k, v in given.items() if v is not None})
+    meal = run_use_case(lambda s: catalog.update_product(s, meal_id, data, operator()))
+    typer.echo(meal_line(meal))
+
+
+@meals_app.command("delete")
+def meals_delete(meal_id: int) -> None:
+    """Remove a meal from the menu; past orders keep its name and price."""
+    run_use_case(lambda s: catalog.delete_product(s, meal_id, operator()))
+    typer.echo(f"meal {meal_id} deleted")
+
+
+def order_lines(order: Order) -> list[str]:
+    out = [
+        f"order #{order.id} [{order.status.value}] for {order.customer_name}: "
+        f"{money_text(order.total)} {order.currency}"
+    ]
+    out += [
+        f"  {line.quantity} x {line.product_name} @ {money_text(line.unit_price)}"
+        for line in order.lines
+    ]
+    if order.message:
+        out.append(f"  message: {order.message}")
+    return out
+
+
+def _parse_item(raw: str) -> OrderItemIn:
+    meal, _, quantity = raw.partition(":")
+    try:
+        return OrderItemIn(product_id=int(meal), quantity=int(quantity or 1))
+    except ValueError:
+        fail(f"--meal takes MEAL_ID or MEAL_ID:QUANTITY, not {raw!r}")
+
+
+async def _wait_for_outcome(session: AsyncSession, order: Order) -> None:
+    """Follow the order until it is finished (or waits for a manual kitchen)."""
+    waited = 0.0
+    while waited < 30:
+        current = await order_repo.get(session, order.id, None)
+        session.expunge_all()
+        if current is None or current.status in TERMINAL:
+            break
+        await asyncio.sleep(0.25)
+        waited += 0.25
+    if current is not None:
+        for line in order_lines(current):
+            typer.echo(line)
+
+
+@orders_app.command("create")
+def orders_create(
+    hero: Annotated[int, typer.Option(help="The hero's id.")],
+    meal: Annotated[list[str], typer.Option(help="MEAL_ID or MEAL_ID:QUANTITY; repeatable.")],
+    wait: Annotated[bool, typer.Option(help="Wait for the allergen check and the kitchen.")] = True,
+) -> None:
+    """Order meals for a hero, as that hero."""
+    with valid_input():
+        data = OrderCreate(items=[_parse_item(m) for m in meal])
+
+    async def use_case(session: AsyncSession) -> Order:
+        return await orders.place_order(session, await _hero(session, hero), data)
+
+    order = run_use_case(use_case, then=_wait_for_outcome if wait else None)
+    if not wait:
+        for line in order_lines(order):
+            typer.echo(line)
+
+
+@orders_app.command("show")
+def orders_show(order_id: int) -> None:
+    """Show an order and its history."""
+
+    async def use_case(session: AsyncSession) -> list[str]:
+        order = await order_repo.get(session, order_id, None)
+        if order is None:
+            fail(f"order {order_id} not found")
+        events = await order_repo.events(session, order_id)
+        return order_lines(order) + [
+            f"  {e.sequence}. {e.created_at:%H:%M:%S} {e.type} by {e.actor}" for e in events
+        ]
+
+    for line in run_use_case(use_case):
+        typer.echo(line)
+
+
+@orders_app.command("list")
+def orders_list(
+    hero: Annotated[int | None, typer.Option(help="Only this hero's orders.")] = None,
+    status: Annotated[OrderStatus | None, typer.Option()] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100)] = 20,
+) -> None:
+    """List orders, newest first."""
+    params = {"limit": str(limit)}
+    if hero is not None:
+        params["customer_id"] = str(hero)
+    if status is not None:
+        params["status"] = status.value
+
+    async def use_case(session: AsyncSession) -> list[Order]:
+        found, _ = await order_repo.list_page(
+            session, parse_list_query(params, order_repo.ORDER_LIST), None
+        )
+        return found
+
+    for order in run_use_case(use_case):
+        typer.echo(order_lines(order)[0])
+
+
+async def _customer_of(session: AsyncSession, order_id: int) -> User:
+    customer_id = await session.scalar(select(Order.customer_id).where(Order.id == order_id))
+    if customer_id is None:
+        fail(f"order {order_id} not found, or not a hero's order")
+    return await users.get_user(session, customer_id)
+
+
+@orders_app.command("cancel")
+def orders_cancel(order_id: int, reason: Annotated[str | None, typer.Option()] = None) -> None:
+    """Cancel a pending or in-progress order, on behalf of its hero."""
+
+    async def use_case(session: AsyncSession) -> Order:
+        return await orders.cancel(session, await _customer_of(session, order_id), order_id, reason)
+
+    for line in order_lines(run_use_case(use_case)):
+        typer.echo(line)
+
+
+@orders_app.command("delete")
+def orders_delete(order_id: int) -> None:
+    """Cancel an active order, or delete a finished one (as the cafeteria's DELETE)."""
+
+    async def use_case(session: AsyncSession) -> Order | None:
+        return await orders.delete_or_cancel(
+            session, await _customer_of(session, order_id), order_id
+        )
+
+    order = run_use_case(use_case)
+    typer.echo(f"order {order_id} deleted" if order is None else order_lines(order)[0])

@@ -1,0 +1,1 @@
+"""Orders: placement, the status state machine, the allergen check and the kitchen."""

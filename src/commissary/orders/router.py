@@ -1,0 +1,109 @@
+"""HTTP endpoints of orders."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response, status
+
+from commissary.core.deps import SessionDep
+from commissary.core.listing import Page, parse_list_query
+from commissary.models import Order, Role, User
+from commissary.orders import repository as repo
+from commissary.orders import service
+from commissary.orders.schemas import CancelIn, OrderCreate, OrderEventRead, OrderRead, StatusIn
+from commissary.orders.state import Actor, allowed
+from commissary.users.dependencies import CurrentUser
+
+router = APIRouter(prefix="/orders", tags=["orders"])
+
+
+def _actor_in_scope(user: User) -> Actor | None:
+    """The part ``user`` plays for every order it can see (see ``service.scope_of``)."""
+    if user.role in (Role.ADMIN, Role.RESTAURATEUR):
+        return Actor.STAFF
+    if user.role in (Role.CUSTOMER, Role.WAITER):
+        return Actor.CUSTOMER
+    return None
+
+
+def to_read(order: Order, user: User) -> OrderRead:
+    actor = _actor_in_scope(user)
+    return OrderRead.model_validate(
+        {
+            **{
+                name: getattr(order, name)
+                for name in OrderRead.model_fields
+                if name not in ("items", "allowed_transitions")
+            },
+            "items": order.lines,
+            "allowed_transitions": allowed(order.status, order.fulfillment, actor),
+        }
+    )
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=OrderRead)
+async def place_order(
+    body: OrderCreate, user: CurrentUser, session: SessionDep, request: Request, response: Response
+) -> OrderRead:
+    """Accept an order: priced from the menu, stored as `pending`, processed by a worker
+    (allergen check, then the kitchen). Follow it at the `Location` given."""
+    order = await service.place_order(session, user, body)
+    response.headers["Location"] = str(request.url_for("read_order", order_id=order.id))
+    return to_read(order, user)
+
+
+@router.get("", response_model=Page[OrderRead])
+async def list_orders(request: Request, user: CurrentUser, session: SessionDep) -> object:
+    """Customers see their own orders, waiters those they keyed in, restaurateurs those of
+    their restaurants, admin/sales/support all. Filters: `status`, `restaurant_id`,
+    `customer_id`, `waiter_id`, `fulfillment`, `order_time`, `completed_time`, `total`."""
+    query = parse_list_query(request.query_params, repo.ORDER_LIST)
+    items, total = await service.list_orders(session, user, query)
+    return {
+        "items": [to_read(o, user) for o in items],
+        "total": total,
+        "limit": query.limit,
+        "offset": query.offset,
+    }
+
+
+@router.get("/{order_id}", response_model=OrderRead)
+async def read_order(order_id: int, user: CurrentUser, session: SessionDep) -> OrderRead:
+    return to_read(await service.get_visible(session, user, order_id), user)
+
+
+@router.get("/{order_id}/events", response_model=list[OrderEventRead])
+async def order_events(order_id: int, user: CurrentUser, session: SessionDep) -> object:
+    """The order's history, oldest first."""
+    return await service.events(session, user, order_id)
+
+
+@router.post("/{order_id}/cancel", response_model=OrderRead)
+async def cancel_order(
+    order_id: int, user: CurrentUser, session: SessionDep, body: CancelIn | None = None
+) -> OrderRead:
+    """Cancel a `pending` or `in_progress` order (staff may also cancel a `ready` one)."""
+    order = await service.cancel(session, user, order_id, body.reason if body else None)
+    return to_read(order, user)
+
+
+@router.delete(
+    "/{order_id}",
+    response_model=OrderRead,
+    responses={204: {"description": "The finished order was deleted."}},
+)
+async def delete_order(order_id: int, user: CurrentUser, session: SessionDep) -> object:
+    """An active order is cancelled (200 with the order); a completed or cancelled one is
+    deleted (204)."""
+    order = await service.delete_or_cancel(session, user, order_id)
+    if order is None:
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+    return to_read(order, user)
+
+
+@router.post("/{order_id}/status", response_model=OrderRead)
+async def set_order_status(
+    order_id: int, body: StatusIn, user: CurrentUser, session: SessionDep
+) -> OrderRead:
+    """Restaurant staff: `in_progress → ready → (out_for_delivery →) completed`, or cancel."""
+    order = await service.set_status(session, user, order_id, body.status, body.message)
+    return to_read(order, user)

@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from commissary.core.money import MoneyOut
+from commissary.models import Fulfillment, OrderStatus
+
+MAX_LINES = 50
+MAX_QUANTITY = 100
+
+Allergy = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+
+
+class Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class OrderItemIn(Input):
+    product_id: int = Field(gt=0)
+    quantity: int = Field(gt=0, le=MAX_QUANTITY)
+
+
+class OrderCreate(Input):
+    """A new order. Prices come from the menu. Staff (waiter, restaurateur, admin) may order
+    for a registered customer with ``customer_id``, or for a walk-in with ``customer_name``
+    and the walk-in's declared ``allergies``."""
+
+    items: Annotated[list[OrderItemIn], Field(min_length=1, max_length=MAX_LINES)]
+    restaurant_id: int | None = Field(default=None, gt=0)
+    fulfillment: Fulfillment = Fulfillment.PICKUP
+    delivery_address: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+        | None
+    ) = None
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
+    customer_id: int | None = Field(default=None, gt=0)
+    customer_name: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+        | None
+    ) = None
+    allergies: Annotated[list[Allergy], Field(max_length=50)] | None = None
+
+    @model_validator(mode="after")
+    def _delivery_needs_address(self) -> OrderCreate:
+        if self.fulfillment is Fulfillment.DELIVERY and not self.delivery_address:
+            raise ValueError("`delivery_address` is required for a delivery")
+        return self
+
+
+class OrderLineRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    product_id: int | None
+    product_name: str
+    unit_price: MoneyOut
+    quantity: int
+    line_total: MoneyOut
+
+
+class OrderRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    status: OrderStatus
+    message: str | None
+    restaurant_id: int
+    customer_id: int | None
+    customer_name: str
+    waiter_id: int | None
+    items: list[OrderLineRead]
+    total: MoneyOut
+    currency: str
+    fulfillment: Fulfillment
+    delivery_address: str | None
+    note: str | None
+    order_time: dt.datetime
+    completed_time: dt.datetime | None
+    updated_at: dt.datetime
+    allowed_transitions: list[OrderStatus]
+
+
+class OrderEventRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    sequence: int
+    type: str
+    from_status: OrderStatus | None
+    to_status: OrderStatus | None
+    actor: str
+    actor_id: int | None
+    data: dict[str, object] | None
+    created_at: dt.datetime
+
+
+class CancelIn(Input):
+    reason: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+        | None
+    ) = None
+
+
+class StatusIn(Input):
+    status: OrderStatus
+    message: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+        | None
+    ) = None

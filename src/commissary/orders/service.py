@@ -1,0 +1,274 @@
+"""Order use cases: place, read, cancel, delete and advance orders. Services flush, never
+commit; every status change goes through ``state.transition``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from commissary.catalog import repository as catalog_repo
+from commissary.catalog import service as catalog
+from commissary.core import jobs
+from commissary.core.db import utcnow
+from commissary.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from commissary.core.listing import ListQuery
+from commissary.core.money import line_total, round_money
+from commissary.models import Order, OrderEvent, OrderLine, OrderStatus, Product, Role, User
+from commissary.ops import audit
+from commissary.orders import repository as repo
+from commissary.orders.schemas import OrderCreate
+from commissary.orders.state import ACTIVE, TERMINAL, Actor, record_event, transition
+
+STAFF_ROLES = frozenset({Role.WAITER, Role.RESTAURATEUR, Role.ADMIN})
+SCOPE_BY_ROLE = {
+    Role.ADMIN: "all",
+    Role.SALES: "all",
+    Role.SUPPORT: "all",
+    Role.RESTAURATEUR: "restaurants",
+    Role.WAITER: "waiter",
+    Role.CUSTOMER: "customer",
+}
+
+
+@dataclass(frozen=True)
+class Orderer:
+    customer_id: int | None
+    customer_name: str
+    allergies: list[str]
+    waiter_id: int | None
+
+
+async def _orderer(session: AsyncSession, user: User, data: OrderCreate) -> Orderer:
+    """Who the order is for: the signed-in customer, or for staff a registered customer
+    (``customer_id``) or a walk-in (``customer_name`` + declared ``allergies``)."""
+    if user.role is Role.CUSTOMER:
+        if not user.is_verified:
+            raise Forbidden("verify your e-mail address before ordering", code="email_not_verified")
+        for field in ("customer_id", "customer_name", "allergies"):
+            if getattr(data, field) is not None:
+                raise Forbidden(f"only staff may set `{field}`", code="staff_only_field")
+        return Orderer(user.id, user.full_name, list(user.allergies), None)
+    if user.role not in STAFF_ROLES:
+        raise Forbidden("only customers and restaurant staff place orders")
+    waiter_id = user.id if user.role is Role.WAITER else None
+    if data.customer_id is not None:
+        customer = await session.get(User, data.customer_id)
+        if customer is None or customer.role is not Role.CUSTOMER:
+            raise InvalidInput(
+                f"customer {data.customer_id} does not exist", code="unknown_customer"
+            )
+        allergies = [*customer.allergies, *(data.allergies or [])]
+        return Orderer(customer.id, customer.full_name, allergies, waiter_id)
+    if data.customer_name is None:
+        raise InvalidInput(
+            "staff orders need `customer_id` or `customer_name`", code="customer_required"
+        )
+    return Orderer(None, data.customer_name, list(data.allergies or []), waiter_id)
+
+
+def _check_products(data: OrderCreate, products: Sequence[Product]) -> int:
+    """Validate the lines against the menu; return the restaurant they all belong to."""
+    wanted = {item.product_id for item in data.items}
+    unknown = sorted(wanted - {p.id for p in products})
+    if unknown:
+        raise InvalidInput(
+            f"unknown products: {unknown}", code="unknown_product", extra={"product_ids": unknown}
+        )
+    restaurants = {p.restaurant_id for p in products}
+    if len(restaurants) > 1:
+        raise InvalidInput(
+            "all items of an order must come from one restaurant", code="mixed_restaurants"
+        )
+    restaurant_id = restaurants.pop()
+    if data.restaurant_id is not None and data.restaurant_id != restaurant_id:
+        raise InvalidInput(
+            f"the items belong to restaurant {restaurant_id}, not {data.restaurant_id}",
+            code="restaurant_mismatch",
+        )
+    unavailable = sorted(p.id for p in products if not p.is_available)
+    if unavailable:
+        raise Conflict(
+            f"products not available now: {unavailable}",
+            code="product_unavailable",
+            extra={"product_ids": unavailable},
+        )
+    if len({p.currency for p in products}) > 1:
+        raise InvalidInput("the items are priced in different currencies", code="mixed_currencies")
+    return restaurant_id
+
+
+async def place_order(session: AsyncSession, user: User, data: OrderCreate) -> Order:
+    """Validate and price the order from the menu, store it as ``pending`` with its
+    ``created`` event, and queue its processing for after the commit."""
+    orderer = await _orderer(session, user, data)
+    products = await catalog_repo.products_by_ids(session, {i.product_id for i in data.items})
+    restaurant_id = _check_products(data, products)
+    restaurant = await catalog_repo.get_restaurant(session, restaurant_id)
+    assert restaurant is not None  # products reference it with a foreign key
+    if user.role is Role.RESTAURATEUR and not await catalog.owns_restaurant(
+        session, user, restaurant_id
+    ):
+        raise Forbidden("restaurateurs order only in their own restaurants")
+    if not restaurant.is_active:
+        raise Conflict(
+            f"restaurant {restaurant_id} is not taking orders", code="restaurant_inactive"
+        )
+    if not catalog.is_open_now(restaurant):
+        raise Conflict(f"{restaurant.name} is closed now", code="restaurant_closed")
+    by_id = {p.id: p for p in products}
+    lines = [
+        OrderLine(
+            product_id=p.id,
+            product_name=p.name,
+            unit_price=p.price,
+            quantity=i.quantity,
+            line_total=line_total(p.price, i.quantity),
+            ingredients=list(p.ingredients),
+            allergens=list(p.allergens),
+        )
+        for i in data.items
+        for p in (by_id[i.product_id],)
+    ]
+    now = utcnow()
+    order = Order(
+        restaurant_id=restaurant_id,
+        customer_id=orderer.customer_id,
+        customer_name=orderer.customer_name,
+        waiter_id=orderer.waiter_id,
+        status=OrderStatus.PENDING,
+        fulfillment=data.fulfillment,
+        delivery_address=data.delivery_address,
+        note=data.note,
+        allergies=orderer.allergies,
+        total=round_money(sum((line.line_total for line in lines), start=Decimal(0))),
+        currency=products[0].currency,
+        version=0,
+        order_time=now,
+        updated_at=now,
+        lines=lines,
+    )
+    session.add(order)
+    await session.flush()
+    actor = Actor.CUSTOMER if user.role is Role.CUSTOMER else Actor.STAFF
+    record_event(session, order, "created", actor=actor, actor_id=user.id)
+    audit.record(
+        session, actor_id=user.id, action="order.create", entity="order", entity_id=order.id
+    )
+    jobs.enqueue(session, "orders.process", order_id=order.id)
+    return order
+
+
+def scope_of(user: User) -> str:
+    return SCOPE_BY_ROLE.get(user.role, "none")
+
+
+async def actor_for(session: AsyncSession, user: User, order: Order) -> Actor | None:
+    """The part ``user`` plays for ``order``: staff of its restaurant, the person it is for
+    (or the waiter who keyed it in), or nobody who may act on it."""
+    if user.role is Role.ADMIN:
+        return Actor.STAFF
+    if user.role is Role.RESTAURATEUR and await repo.owner_of(
+        session, order.restaurant_id, user.id
+    ):
+        return Actor.STAFF
+    if user.id in (order.customer_id, order.waiter_id):
+        return Actor.CUSTOMER
+    return None
+
+
+async def get_visible(session: AsyncSession, user: User, order_id: int) -> Order:
+    """The order if ``user`` may see it; someone else's order is a 404, not a 403."""
+    order = await repo.get(session, order_id, repo.visibility(scope_of(user), user.id))
+    if order is None:
+        raise NotFound(f"order {order_id} not found", code="order_not_found")
+    return order
+
+
+async def list_orders(
+    session: AsyncSession, user: User, query: ListQuery
+) -> tuple[list[Order], int]:
+    return await repo.list_page(session, query, repo.visibility(scope_of(user), user.id))
+
+
+async def events(session: AsyncSession, user: User, order_id: int) -> Sequence[OrderEvent]:
+    await get_visible(session, user, order_id)
+    return await repo.events(session, order_id)
+
+
+async def _locked_for(session: AsyncSession, user: User, order_id: int) -> tuple[Order, Actor]:
+    await get_visible(session, user, order_id)
+    order = await repo.lock(session, order_id)
+    if order is None:
+        raise NotFound(f"order {order_id} not found", code="order_not_found")
+    actor = await actor_for(session, user, order)
+    if actor is None:
+        raise Forbidden("you cannot act on this order")
+    return order, actor
+
+
+async def cancel(session: AsyncSession, user: User, order_id: int, reason: str | None) -> Order:
+    order, actor = await _locked_for(session, user, order_id)
+    default = (
+        "Cancelled by the customer." if actor is Actor.CUSTOMER else "Cancelled by the restaurant."
+    )
+    transition(
+        session,
+        order,
+        OrderStatus.CANCELLED,
+        actor=actor,
+        actor_id=user.id,
+        message=reason or default,
+        data={"reason": reason} if reason else None,
+    )
+    audit.record(
+        session, actor_id=user.id, action="order.cancel", entity="order", entity_id=order.id
+    )
+    return order
+
+
+async def delete_or_cancel(session: AsyncSession, user: User, order_id: int) -> Order | None:
+    """The cafeteria's DELETE: an active order is cancelled (and returned), a finished one is
+    deleted (None). An order on its way (ready, out for delivery) is a 409."""
+    order, _ = await _locked_for(session, user, order_id)
+    if order.status in ACTIVE:
+        return await cancel(session, user, order_id, None)
+    if order.status not in TERMINAL:
+        raise Conflict(
+            f"order {order_id} is {order.status.value}: it can be neither cancelled "
+            "nor deleted now",
+            code="order_not_deletable",
+        )
+    await repo.delete_order(session, order_id)
+    audit.record(
+        session,
+        actor_id=user.id,
+        action="order.delete",
+        entity="order",
+        entity_id=order_id,
+        status=order.status.value,
+    )
+    return None
+
+
+async def set_status(
+    session: AsyncSession, user: User, order_id: int, target: OrderStatus, message: str | None
+) -> Order:
+    """Restaurant staff move an order along (``manual`` kitchens) or cancel it."""
+    order, actor = await _locked_for(session, user, order_id)
+    if actor is not Actor.STAFF:
+        raise Forbidden("only the restaurant's staff change an order's status")
+    if target is OrderStatus.CANCELLED and message is None:
+        message = "Cancelled by the restaurant."
+    transition(session, order, target, actor=actor, actor_id=user.id, message=message)
+    audit.record(
+        session,
+        actor_id=user.id,
+        action="order.status",
+        entity="order",
+        entity_id=order.id,
+        status=target.value,
+    )
+    return order

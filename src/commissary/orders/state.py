@@ -1,0 +1,154 @@
+"""The order state machine: one table says which status may follow which, and for whom.
+Every status change goes through :func:`transition`, which writes the matching event."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from commissary.core.db import utcnow
+from commissary.core.errors import Conflict
+from commissary.models import Fulfillment, Order, OrderEvent, OrderStatus
+
+S = OrderStatus
+
+
+class Actor(enum.StrEnum):
+    """Who moves an order: the worker (``system``), the person it is for (``customer``,
+    including the waiter who keyed it in), or the restaurant (``staff``)."""
+
+    SYSTEM = "system"
+    CUSTOMER = "customer"
+    STAFF = "staff"
+
+
+Guard = Callable[[Fulfillment], str | None]
+
+
+def _delivery_only(fulfillment: Fulfillment) -> str | None:
+    return None if fulfillment is Fulfillment.DELIVERY else "not_a_delivery"
+
+
+def _not_delivery(fulfillment: Fulfillment) -> str | None:
+    return "delivery_must_go_out_first" if fulfillment is Fulfillment.DELIVERY else None
+
+
+@dataclass(frozen=True)
+class Rule:
+    actors: frozenset[Actor]
+    guard: Guard | None = None
+
+
+_ANYONE = frozenset(Actor)
+TABLE: dict[tuple[OrderStatus, OrderStatus], Rule] = {
+    (S.PENDING, S.IN_PROGRESS): Rule(frozenset({Actor.SYSTEM})),
+    (S.PENDING, S.CANCELLED): Rule(_ANYONE),
+    (S.IN_PROGRESS, S.READY): Rule(frozenset({Actor.STAFF})),
+    (S.IN_PROGRESS, S.COMPLETED): Rule(frozenset({Actor.SYSTEM})),
+    (S.IN_PROGRESS, S.CANCELLED): Rule(_ANYONE),
+    (S.READY, S.OUT_FOR_DELIVERY): Rule(frozenset({Actor.STAFF}), _delivery_only),
+    (S.READY, S.COMPLETED): Rule(frozenset({Actor.STAFF}), _not_delivery),
+    (S.READY, S.CANCELLED): Rule(frozenset({Actor.STAFF})),
+    (S.OUT_FOR_DELIVERY, S.COMPLETED): Rule(frozenset({Actor.STAFF})),
+}
+TERMINAL = frozenset({S.COMPLETED, S.CANCELLED})
+ACTIVE = frozenset({S.PENDING, S.IN_PROGRESS})
+
+
+def refusal(
+    current: OrderStatus, target: OrderStatus, fulfillment: Fulfillment, actor: Actor | None
+) -> str | None:
+    """The reason code why ``actor`` may not move an order from ``current`` to ``target``,
+    or None when the move is allowed."""
+    if current in TERMINAL:
+        return "order_closed"
+    if current == target:
+        return "already_in_status"
+    rule = TABLE.get((current, target))
+    if rule is None:
+        return "transition_not_allowed"
+    if actor is None or actor not in rule.actors:
+        return "transition_not_allowed_for_role"
+    return rule.guard(fulfillment) if rule.guard else None
+
+
+def allowed(
+    current: OrderStatus, fulfillment: Fulfillment, actor: Actor | None
+) -> list[OrderStatus]:
+    return [
+        to for (frm, to) in TABLE if frm == current and not refusal(frm, to, fulfillment, actor)
+    ]
+
+
+class TransitionRefused(Conflict):
+    code = "transition_not_allowed"
+
+
+def record_event(
+    session: AsyncSession,
+    order: Order,
+    type_: str,
+    *,
+    actor: Actor,
+    actor_id: int | None,
+    from_status: OrderStatus | None = None,
+    data: dict[str, Any] | None = None,
+) -> OrderEvent:
+    """Append an event to the order's history; its sequence is the order's new version."""
+    order.version += 1
+    event = OrderEvent(
+        order_id=order.id,
+        sequence=order.version,
+        type=type_,
+        from_status=from_status,
+        to_status=order.status,
+        actor=actor.value,
+        actor_id=actor_id,
+        data=data,
+        created_at=utcnow(),
+    )
+    session.add(event)
+    return event
+
+
+def transition(
+    session: AsyncSession,
+    order: Order,
+    target: OrderStatus,
+    *,
+    actor: Actor,
+    actor_id: int | None = None,
+    message: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> OrderEvent:
+    """Move ``order`` to ``target`` or raise a 409 with the reason code. The caller holds the
+    order's row lock (``repository.lock``), so concurrent moves serialize and each one sees
+    the status the previous one left."""
+    code = refusal(order.status, target, order.fulfillment, actor)
+    if code is not None:
+        raise TransitionRefused(
+            f"order {order.id} cannot go from {order.status.value} to {target.value} ({code})",
+            code=code,
+            extra={"current_status": order.status.value, "target_status": target.value},
+        )
+    previous = order.status
+    now = utcnow()
+    order.status = target
+    order.updated_at = now
+    if message is not None:
+        order.message = message
+    if target is S.COMPLETED:
+        order.completed_time = now
+    return record_event(
+        session,
+        order,
+        f"status.{target.value}",
+        actor=actor,
+        actor_id=actor_id,
+        from_status=previous,
+        data=data,
+    )
