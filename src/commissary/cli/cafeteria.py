@@ -36,10 +36,10 @@ Allergy = Annotated[list[str] | None, typer.Option("--allergy", help="Repeat for
 
 
 def hero_line(user: User) -> str:
-    allergies = ", ".join(user.allergies) or "none"
+    allergies = f"[{', '.join(user.allergies)}]" if user.allergies else "none"
     return (
         f"#{user.id} {user.full_name} <{user.email}> planet={user.planet or '-'} "
-        f"allergies=[{allergies}]{'' if user.is_verified else ' (unverified)'}"
+        f"allergies={allergies}{'' if user.is_verified else ' (unverified)'}"
     )
 
 
@@ -250,18 +250,19 @@ def _parse_item(raw: str) -> OrderItemIn:
 
 
 async def _wait_for_outcome(session: AsyncSession, order: Order) -> None:
-    """Follow the order until it is finished (or waits for a manual kitchen)."""
-    waited = 0.0
-    while waited < 30:
+    """Follow the order until it is finished (or left waiting for a manual kitchen). Each
+    look is its own short transaction, so the worker (maybe this process) can write."""
+    lines: list[str] = []
+    for _ in range(120):
         current = await order_repo.get(session, order.id, None)
-        session.expunge_all()
-        if current is None or current.status in TERMINAL:
+        lines = order_lines(current) if current is not None else []
+        finished = current is None or current.status in TERMINAL
+        await session.rollback()
+        if finished:
             break
         await asyncio.sleep(0.25)
-        waited += 0.25
-    if current is not None:
-        for line in order_lines(current):
-            typer.echo(line)
+    for line in lines:
+        typer.echo(line)
 
 
 @orders_app.command("create")
