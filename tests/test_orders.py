@@ -380,3 +380,23 @@ async def test_staff_order_for_a_hero_checks_the_heros_allergies(
     assert (
         await client.get(f"{ORDERS}/{placed.json()['id']}", headers=hero.headers)
     ).status_code == 200
+
+
+async def test_out_of_range_ids_and_nul_characters_are_4xx_not_500(
+    client: httpx.AsyncClient, backend: Backend, make_user: MakeUser
+) -> None:
+    menu = await make_menu(backend)
+    hero = await make_user()
+    huge = 2**70
+    checks = [
+        await client.get(f"{ORDERS}/{huge}", headers=hero.headers),
+        await client.get(ORDERS, params={"restaurant_id": str(huge)}, headers=hero.headers),
+        await client.get(ORDERS, params={"search": "a\x00b"}, headers=hero.headers),
+        await client.post(ORDERS, json=body((huge, 1)), headers=hero.headers),
+        await client.post(
+            ORDERS, json=body((menu.soup.id, 1), note="x\x00y"), headers=hero.headers
+        ),
+        await client.patch("/api/v1/users/me", json={"full_name": "A\x00B"}, headers=hero.headers),
+    ]
+    assert [r.status_code for r in checks] == [422, 400, 400, 422, 422, 422]
+    assert await count_orders(backend) == 0

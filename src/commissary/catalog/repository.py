@@ -9,6 +9,7 @@ from sqlalchemy import delete, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from commissary.core.ids import MAX_ID, parse_id
 from commissary.core.listing import (
     ORDER_OPS,
     TEXT_OPS,
@@ -29,15 +30,6 @@ from commissary.models import (
     User,
     restaurant_owner,
 )
-
-MAX_ID = 2**63 - 1
-
-
-def parse_id(raw: str) -> int:
-    value = int(raw)
-    if not 1 <= value <= MAX_ID:
-        raise ValueError("expected an id between 1 and 2^63-1")
-    return value
 
 
 def parse_int(raw: str) -> int:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 
 from commissary.catalog import repository as repo
 from commissary.catalog import service
 from commissary.catalog.schemas import (
-    MAX_ID,
     CategoryCreate,
     CategoryRead,
     CategoryUpdate,
@@ -22,6 +21,7 @@ from commissary.catalog.schemas import (
     RestaurantUpdate,
 )
 from commissary.core.deps import SessionDep
+from commissary.core.ids import IdPath
 from commissary.core.listing import Page, parse_list_query
 from commissary.models import Role, User
 from commissary.users.dependencies import AdminUser, require_role
@@ -29,9 +29,6 @@ from commissary.users.dependencies import AdminUser, require_role
 router = APIRouter(tags=["catalog"])
 
 MenuEditor = Annotated[User, Depends(require_role(Role.RESTAURATEUR))]
-RestaurantId = Annotated[int, Path(ge=1, le=MAX_ID)]
-CategoryId = Annotated[int, Path(ge=1, le=MAX_ID)]
-ProductId = Annotated[int, Path(ge=1, le=MAX_ID)]
 NO_CONTENT = status.HTTP_204_NO_CONTENT
 
 
@@ -59,13 +56,13 @@ async def list_restaurants(request: Request, session: SessionDep) -> object:
 
 
 @router.get("/restaurants/{restaurant_id}", response_model=RestaurantRead)
-async def read_restaurant(restaurant_id: RestaurantId, session: SessionDep) -> RestaurantRead:
+async def read_restaurant(restaurant_id: IdPath, session: SessionDep) -> RestaurantRead:
     return service.to_read(await service.get_restaurant(session, restaurant_id))
 
 
 @router.put("/restaurants/{restaurant_id}", response_model=RestaurantRead)
 async def replace_restaurant(
-    restaurant_id: RestaurantId, body: RestaurantReplace, user: MenuEditor, session: SessionDep
+    restaurant_id: IdPath, body: RestaurantReplace, user: MenuEditor, session: SessionDep
 ) -> RestaurantRead:
     """Admin or owner. Omitted `owner_ids` stay as they are; only an admin changes them."""
     restaurant = await service.replace_restaurant(session, restaurant_id, body, user)
@@ -74,7 +71,7 @@ async def replace_restaurant(
 
 @router.patch("/restaurants/{restaurant_id}", response_model=RestaurantRead)
 async def update_restaurant(
-    restaurant_id: RestaurantId, body: RestaurantUpdate, user: MenuEditor, session: SessionDep
+    restaurant_id: IdPath, body: RestaurantUpdate, user: MenuEditor, session: SessionDep
 ) -> RestaurantRead:
     """Admin or owner. Only an admin changes `owner_ids`."""
     restaurant = await service.update_restaurant(session, restaurant_id, body, user)
@@ -83,7 +80,7 @@ async def update_restaurant(
 
 @router.delete("/restaurants/{restaurant_id}", status_code=NO_CONTENT)
 async def delete_restaurant(
-    restaurant_id: RestaurantId, user: MenuEditor, session: SessionDep
+    restaurant_id: IdPath, user: MenuEditor, session: SessionDep
 ) -> Response:
     """Admin or owner. Deletes its products too; a restaurant with orders is a 409
     (deactivate it with `is_active=false` instead)."""
@@ -106,28 +103,26 @@ async def list_categories(request: Request, session: SessionDep) -> object:
 
 
 @router.get("/categories/{category_id}", response_model=CategoryRead)
-async def read_category(category_id: CategoryId, session: SessionDep) -> object:
+async def read_category(category_id: IdPath, session: SessionDep) -> object:
     return await service.get_category(session, category_id)
 
 
 @router.put("/categories/{category_id}", response_model=CategoryRead)
 async def replace_category(
-    category_id: CategoryId, body: CategoryCreate, user: MenuEditor, session: SessionDep
+    category_id: IdPath, body: CategoryCreate, user: MenuEditor, session: SessionDep
 ) -> object:
     return await service.update_category(session, category_id, body, user)
 
 
 @router.patch("/categories/{category_id}", response_model=CategoryRead)
 async def update_category(
-    category_id: CategoryId, body: CategoryUpdate, user: MenuEditor, session: SessionDep
+    category_id: IdPath, body: CategoryUpdate, user: MenuEditor, session: SessionDep
 ) -> object:
     return await service.update_category(session, category_id, body, user)
 
 
 @router.delete("/categories/{category_id}", status_code=NO_CONTENT)
-async def delete_category(
-    category_id: CategoryId, user: MenuEditor, session: SessionDep
-) -> Response:
+async def delete_category(category_id: IdPath, user: MenuEditor, session: SessionDep) -> Response:
     """Its products stay, without a category."""
     await service.delete_category(session, category_id, user)
     return Response(status_code=NO_CONTENT)
@@ -152,13 +147,13 @@ async def list_products(request: Request, session: SessionDep) -> object:
 
 
 @router.get("/products/{product_id}", response_model=ProductRead)
-async def read_product(product_id: ProductId, session: SessionDep) -> object:
+async def read_product(product_id: IdPath, session: SessionDep) -> object:
     return await service.get_product(session, product_id)
 
 
 @router.put("/products/{product_id}", response_model=ProductRead)
 async def replace_product(
-    product_id: ProductId, body: ProductCreate, user: MenuEditor, session: SessionDep
+    product_id: IdPath, body: ProductCreate, user: MenuEditor, session: SessionDep
 ) -> object:
     """Admin or owner; moving it to another restaurant needs ownership of both."""
     return await service.update_product(session, product_id, body, user)
@@ -166,13 +161,13 @@ async def replace_product(
 
 @router.patch("/products/{product_id}", response_model=ProductRead)
 async def update_product(
-    product_id: ProductId, body: ProductUpdate, user: MenuEditor, session: SessionDep
+    product_id: IdPath, body: ProductUpdate, user: MenuEditor, session: SessionDep
 ) -> object:
     """Admin or owner; moving it to another restaurant needs ownership of both."""
     return await service.update_product(session, product_id, body, user)
 
 
 @router.delete("/products/{product_id}", status_code=NO_CONTENT)
-async def delete_product(product_id: ProductId, user: MenuEditor, session: SessionDep) -> Response:
+async def delete_product(product_id: IdPath, user: MenuEditor, session: SessionDep) -> Response:
     await service.delete_product(session, product_id, user)
     return Response(status_code=NO_CONTENT)

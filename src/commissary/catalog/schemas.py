@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -11,17 +10,17 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PlainSerializer,
     StringConstraints,
     ValidationInfo,
     field_validator,
 )
 
 from commissary.catalog.hours import is_valid_timezone
-from commissary.core.money import MAX_PRICE, round_money
+from commissary.core.ids import Id
+from commissary.core.money import MAX_PRICE, MoneyOut
+from commissary.core.text import Tags, plain_text
 from commissary.models import KitchenMode
 
-MAX_ID = 2**63 - 1
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 OPENING_HOURS_HELP = (
     "Weekly hours in the restaurant's `timezone`: an object keyed by weekday (`mon` .. `sun`), "
@@ -32,51 +31,25 @@ OPENING_HOURS_HELP = (
 )
 
 
-def _plain_text(value: str) -> str:
-    # The databases store neither NUL characters nor lone surrogates.
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode text") from None
-    return value
-
-
-def _unique_casefold(values: list[str]) -> list[str]:
-    seen: set[str] = set()
-    out = []
-    for value in values:
-        if value.casefold() not in seen:
-            seen.add(value.casefold())
-            out.append(value)
-    return out
-
-
 def _known_timezone(value: str) -> str:
     if not is_valid_timezone(value):
         raise ValueError("not a known IANA time zone, e.g. 'Europe/Paris' or 'UTC'")
     return value
 
 
-def _money_text(value: Decimal) -> str:
-    return str(round_money(value))
-
-
 def _line(max_length: int) -> StringConstraints:
     return StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length)
 
 
-Id = Annotated[int, Field(ge=1, le=MAX_ID)]
-Name = Annotated[str, _line(120), AfterValidator(_plain_text)]
-CategoryName = Annotated[str, _line(80), AfterValidator(_plain_text)]
-Origin = Annotated[str, _line(80), AfterValidator(_plain_text)]
-Description = Annotated[str, StringConstraints(max_length=2000), AfterValidator(_plain_text)]
+Name = Annotated[str, _line(120), AfterValidator(plain_text)]
+CategoryName = Annotated[str, _line(80), AfterValidator(plain_text)]
+Origin = Annotated[str, _line(80), AfterValidator(plain_text)]
+Description = Annotated[str, StringConstraints(max_length=2000), AfterValidator(plain_text)]
 Address = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=300), AfterValidator(_plain_text)
+    str, StringConstraints(strip_whitespace=True, max_length=300), AfterValidator(plain_text)
 ]
 Phone = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=40), AfterValidator(_plain_text)
+    str, StringConstraints(strip_whitespace=True, max_length=40), AfterValidator(plain_text)
 ]
 Slug = Annotated[str, StringConstraints(max_length=80, pattern=SLUG_PATTERN)]
 Timezone = Annotated[str, StringConstraints(max_length=64), AfterValidator(_known_timezone)]
@@ -85,13 +58,11 @@ OwnerIds = Annotated[
     Field(max_length=50, description="Users with the role `restaurateur`; admins only."),
     AfterValidator(lambda ids: list(dict.fromkeys(ids))),
 ]
-Tag = Annotated[str, _line(64), AfterValidator(_plain_text)]
-Tags = Annotated[list[Tag], Field(max_length=50), AfterValidator(_unique_casefold)]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 Position = Annotated[int, Field(ge=0, le=1_000_000)]
-Money = Annotated[Decimal, PlainSerializer(_money_text, return_type=str, when_used="json")]
+
 Price = Annotated[
-    Money,
+    MoneyOut,
     Field(
         gt=0,
         le=MAX_PRICE,
@@ -214,7 +185,7 @@ class ProductRead(BaseModel):
     category_id: int | None
     name: str
     description: str
-    price: Money
+    price: MoneyOut
     currency: str
     ingredients: list[str]
     allergens: list[str]

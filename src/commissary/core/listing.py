@@ -116,6 +116,11 @@ def _condition(name: str, spec: Filter, op: str, raw: str) -> ColumnElement[bool
 def parse_list_query(params: Mapping[str, str], spec: ListSpec) -> ListQuery:
     where: list[ColumnElement[bool]] = []
     for key, raw in params.items():
+        if "\x00" in key or "\x00" in raw:
+            raise BadListQuery(
+                "query parameters must not contain NUL characters",
+                extra={"parameter": key.replace("\x00", "")},
+            )
         if key in RESERVED:
             continue
         name, separator, op = key.partition("__")

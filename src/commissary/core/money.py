@@ -24,4 +24,4 @@ def money_text(value: Decimal) -> str:
 
 
 # Money in API answers: a string with two decimals ("12.50"), so no client parses it as a float.
-MoneyOut = Annotated[Decimal, PlainSerializer(money_text, return_type=str)]
+MoneyOut = Annotated[Decimal, PlainSerializer(money_text, return_type=str, when_used="json")]

@@ -8,6 +8,7 @@ from sqlalchemy import ColumnElement, delete, false, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from commissary.core.ids import parse_id
 from commissary.core.listing import (
     EXACT_OPS,
     ORDER_OPS,
@@ -23,9 +24,9 @@ from commissary.models import Fulfillment, Order, OrderEvent, OrderStatus, resta
 ORDER_LIST = ListSpec(
     filters={
         "status": Filter(Order.status, OrderStatus, EXACT_OPS),
-        "restaurant_id": Filter(Order.restaurant_id, int, EXACT_OPS),
-        "customer_id": Filter(Order.customer_id, int, EXACT_OPS),
-        "waiter_id": Filter(Order.waiter_id, int, EXACT_OPS),
+        "restaurant_id": Filter(Order.restaurant_id, parse_id, EXACT_OPS),
+        "customer_id": Filter(Order.customer_id, parse_id, EXACT_OPS),
+        "waiter_id": Filter(Order.waiter_id, parse_id, EXACT_OPS),
         "fulfillment": Filter(Order.fulfillment, Fulfillment, EXACT_OPS),
         "order_time": Filter(Order.order_time, parse_datetime, ORDER_OPS),
         "completed_time": Filter(Order.completed_time, parse_datetime, ORDER_OPS),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response, status
 
 from commissary.core.deps import SessionDep
+from commissary.core.ids import IdPath
 from commissary.core.listing import Page, parse_list_query
 from commissary.models import Order, Role, User
 from commissary.orders import repository as repo
@@ -67,19 +68,19 @@ async def list_orders(request: Request, user: CurrentUser, session: SessionDep) 
 
 
 @router.get("/{order_id}", response_model=OrderRead)
-async def read_order(order_id: int, user: CurrentUser, session: SessionDep) -> OrderRead:
+async def read_order(order_id: IdPath, user: CurrentUser, session: SessionDep) -> OrderRead:
     return to_read(await service.get_visible(session, user, order_id), user)
 
 
 @router.get("/{order_id}/events", response_model=list[OrderEventRead])
-async def order_events(order_id: int, user: CurrentUser, session: SessionDep) -> object:
+async def order_events(order_id: IdPath, user: CurrentUser, session: SessionDep) -> object:
     """The order's history, oldest first."""
     return await service.events(session, user, order_id)
 
 
 @router.post("/{order_id}/cancel", response_model=OrderRead)
 async def cancel_order(
-    order_id: int, user: CurrentUser, session: SessionDep, body: CancelIn | None = None
+    order_id: IdPath, user: CurrentUser, session: SessionDep, body: CancelIn | None = None
 ) -> OrderRead:
     """Cancel a `pending` or `in_progress` order (staff may also cancel a `ready` one)."""
     order = await service.cancel(session, user, order_id, body.reason if body else None)
@@ -91,7 +92,7 @@ async def cancel_order(
     response_model=OrderRead,
     responses={204: {"description": "The finished order was deleted."}},
 )
-async def delete_order(order_id: int, user: CurrentUser, session: SessionDep) -> object:
+async def delete_order(order_id: IdPath, user: CurrentUser, session: SessionDep) -> object:
     """An active order is cancelled (200 with the order); a completed or cancelled one is
     deleted (204)."""
     order = await service.delete_or_cancel(session, user, order_id)
@@ -102,7 +103,7 @@ async def delete_order(order_id: int, user: CurrentUser, session: SessionDep) ->
 
 @router.post("/{order_id}/status", response_model=OrderRead)
 async def set_order_status(
-    order_id: int, body: StatusIn, user: CurrentUser, session: SessionDep
+    order_id: IdPath, body: StatusIn, user: CurrentUser, session: SessionDep
 ) -> OrderRead:
     """Restaurant staff: `in_progress → ready → (out_for_delivery →) completed`, or cancel."""
     order = await service.set_status(session, user, order_id, body.status, body.message)

@@ -3,15 +3,35 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
+from commissary.core.ids import Id
 from commissary.core.money import MoneyOut
+from commissary.core.text import Tags, plain_text
 from commissary.models import Fulfillment, OrderStatus
 
 MAX_LINES = 50
 MAX_QUANTITY = 100
 
-Allergy = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+
+def _text(min_length: int, max_length: int) -> list[object]:
+    return [
+        StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length),
+        AfterValidator(plain_text),
+    ]
+
+
+Address = Annotated[str, *_text(1, 300)]
+Note = Annotated[str, *_text(0, 500)]
+CustomerName = Annotated[str, *_text(1, 120)]
+Reason = Annotated[str, *_text(1, 500)]
 
 
 class Input(BaseModel):
@@ -19,7 +39,7 @@ class Input(BaseModel):
 
 
 class OrderItemIn(Input):
-    product_id: int = Field(gt=0)
+    product_id: Id
     quantity: int = Field(gt=0, le=MAX_QUANTITY)
 
 
@@ -29,19 +49,13 @@ class OrderCreate(Input):
     and the walk-in's declared ``allergies``."""
 
     items: Annotated[list[OrderItemIn], Field(min_length=1, max_length=MAX_LINES)]
-    restaurant_id: int | None = Field(default=None, gt=0)
+    restaurant_id: Id | None = None
     fulfillment: Fulfillment = Fulfillment.PICKUP
-    delivery_address: (
-        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
-        | None
-    ) = None
-    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
-    customer_id: int | None = Field(default=None, gt=0)
-    customer_name: (
-        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
-        | None
-    ) = None
-    allergies: Annotated[list[Allergy], Field(max_length=50)] | None = None
+    delivery_address: Address | None = None
+    note: Note | None = None
+    customer_id: Id | None = None
+    customer_name: CustomerName | None = None
+    allergies: Tags | None = None
 
     @model_validator(mode="after")
     def _delivery_needs_address(self) -> OrderCreate:
@@ -96,15 +110,9 @@ class OrderEventRead(BaseModel):
 
 
 class CancelIn(Input):
-    reason: (
-        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
-        | None
-    ) = None
+    reason: Reason | None = None
 
 
 class StatusIn(Input):
     status: OrderStatus
-    message: (
-        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
-        | None
-    ) = None
+    message: Reason | None = None

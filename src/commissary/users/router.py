@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from commissary.core.deps import ClientAddress, SessionDep
+from commissary.core.ids import IdPath
 from commissary.core.listing import Page, parse_list_query
 from commissary.users import auth_service as auth
 from commissary.users import repository as repo
@@ -116,25 +117,25 @@ async def create_user(body: UserCreate, admin: AdminUser, session: SessionDep) -
 
 
 @users_router.get("/{user_id}", response_model=UserAdminRead)
-async def read_user(user_id: int, _: AdminUser, session: SessionDep) -> object:
+async def read_user(user_id: IdPath, _: AdminUser, session: SessionDep) -> object:
     return await service.get_user(session, user_id)
 
 
 @users_router.put("/{user_id}", response_model=UserAdminRead)
 async def replace_user(
-    user_id: int, body: UserReplace, admin: AdminUser, session: SessionDep
+    user_id: IdPath, body: UserReplace, admin: AdminUser, session: SessionDep
 ) -> object:
     return await service.replace_user(session, user_id, body, admin)
 
 
 @users_router.patch("/{user_id}", response_model=UserAdminRead)
 async def update_user(
-    user_id: int, body: UserUpdate, admin: AdminUser, session: SessionDep
+    user_id: IdPath, body: UserUpdate, admin: AdminUser, session: SessionDep
 ) -> object:
     return await service.update_user(session, user_id, body, admin)
 
 
 @users_router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_user(user_id: int, admin: AdminUser, session: SessionDep) -> Response:
+async def delete_user(user_id: IdPath, admin: AdminUser, session: SessionDep) -> Response:
     await service.delete_user(session, user_id, admin.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

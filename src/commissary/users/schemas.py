@@ -14,6 +14,7 @@ from pydantic import (
     model_validator,
 )
 
+from commissary.core.text import Tags, plain_text
 from commissary.models import Role
 
 COMMON_PASSWORDS = frozenset(
@@ -48,22 +49,19 @@ def _lower(value: object) -> object:
     return value.strip().lower() if isinstance(value, str) else value
 
 
-def _unique_allergies(values: list[str]) -> list[str]:
-    seen: set[str] = set()
-    out = []
-    for value in values:
-        if value.casefold() not in seen:
-            seen.add(value.casefold())
-            out.append(value)
-    return out
-
-
 Email = Annotated[EmailStr, BeforeValidator(_lower), Field(max_length=254)]
 NewPassword = Annotated[str, Field(min_length=8, max_length=128), AfterValidator(_strong_password)]
-FullName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
-Planet = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
-Allergy = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-Allergies = Annotated[list[Allergy], Field(max_length=50), AfterValidator(_unique_allergies)]
+FullName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=120),
+    AfterValidator(plain_text),
+]
+Planet = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=80),
+    AfterValidator(plain_text),
+]
+Allergies = Tags
 
 
 class Input(BaseModel):
