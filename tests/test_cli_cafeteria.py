@@ -1,0 +1,162 @@
+"""The cafeteria's commands (`demo`, `heroes`, `meals`, `orders`) on a SQLite file, run
+in process through Typer's runner with jobs in process, as a newcomer would type them."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from commissary.cli import app
+from commissary.config import Settings
+from commissary.core import migrate
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def cafeteria(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.chdir(tmp_path)
+    db = tmp_path / "cafeteria.db"
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{db}")
+    monkeypatch.setenv("LOG_LEVEL", "WARNING")
+    monkeypatch.setenv("KITCHEN_MIN_SECONDS", "0.05")
+    monkeypatch.setenv("KITCHEN_MAX_SECONDS", "0.2")
+    monkeypatch.setenv("COLUMNS", "200")
+    migrate.upgrade(f"sqlite+aiosqlite:///{db}")
+    return db
+
+
+def cli(*args: str, code: int = 0) -> str:
+    result = runner.invoke(app, list(args), catch_exceptions=False)
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+def test_demo_loads_once_and_lists_heroes_and_meals(cafeteria: Path) -> None:
+    first = cli("demo")
+    assert "Peter Quill" in first
+    assert "Nebula Noodles 12.50 EUR" in first
+    assert "already loaded" in cli("demo")
+    assert len(cli("heroes", "list").splitlines()) == 5
+    assert len(cli("meals", "list").splitlines()) == 7
+
+
+def test_safe_and_unsafe_orders_from_the_command_line(cafeteria: Path) -> None:
+    cli("demo")
+    safe = cli("orders", "create", "--hero", "1", "--meal", "2", "--meal", "7:2")
+    assert "[completed] for Peter Quill: 14.50 EUR" in safe
+    assert "2 x Groot Root Tea @ 2.80" in safe
+    unsafe = cli("orders", "create", "--hero", "1", "--meal", "1")
+    assert "[cancelled]" in unsafe
+    assert 'ingredient "peanuts" matches allergy "peanuts"' in unsafe
+    shown = cli("orders", "show", "2")
+    assert re.search(r"3\. .* status\.cancelled by system", shown)
+    listed = cli("orders", "list", "--hero", "1", "--status", "cancelled")
+    assert listed.splitlines() == [line for line in listed.splitlines() if "#2 " in line]
+
+
+def test_cancel_then_delete_an_order(cafeteria: Path) -> None:
+    cli("demo")
+    placed = cli("orders", "create", "--hero", "3", "--meal", "2", "--no-wait")
+    order_id = re.search(r"order #(\d+)", placed)
+    assert order_id
+    cancelled = cli("orders", "cancel", order_id.group(1), "--reason", "too hungry to wait")
+    assert "[cancelled]" in cancelled
+    assert "too hungry to wait" in cancelled
+    assert "deleted" in cli("orders", "delete", order_id.group(1))
+    assert "not found" in cli("orders", "show", order_id.group(1), code=2)
+
+
+def test_heroes_are_created_updated_and_deleted(cafeteria: Path) -> None:
+    created = cli(
+        "heroes",
+        "create",
+        "--email",
+        "Nova@Example.com",
+        "--name",
+        "Nova",
+        "--password",
+        "stardust-42",
+        "--planet",
+        "Xandar",
+        "--allergy",
+        "Nuts",
+    )
+    assert "<nova@example.com> planet=Xandar allergies=[Nuts]" in created
+    hero_id = re.search(r"#(\d+)", created)
+    assert hero_id
+    updated = cli(
+        "heroes",
+        "update",
+        hero_id.group(1),
+        "--allergy",
+        "gluten",
+        "--allergy",
+        "milk",
+        "--planet",
+        "Hala",
+    )
+    assert "planet=Hala allergies=[gluten, milk]" in updated
+    assert "allergies=none" in cli("heroes", "update", hero_id.group(1), "--clear-allergies")
+    assert "deleted" in cli("heroes", "delete", hero_id.group(1))
+    assert "not found" in cli("heroes", "show", hero_id.group(1), code=2)
+
+
+def test_meals_are_created_updated_and_deleted(cafeteria: Path) -> None:
+    cli("demo")
+    created = cli(
+        "meals",
+        "create",
+        "--restaurant",
+        "1",
+        "--name",
+        "Void Dumplings",
+        "--price",
+        "7.25",
+        "--ingredient",
+        "void flour",
+        "--allergen",
+        "gluten",
+        "--origin",
+        "Contraxia",
+    )
+    assert "Void Dumplings 7.25 EUR from Contraxia" in created
+    meal_id = re.search(r"#(\d+)", created)
+    assert meal_id
+    assert "(unavailable)" in cli(
+        "meals", "update", meal_id.group(1), "--unavailable", "--price", "8.00"
+    )
+    assert "8.00 EUR" in cli("meals", "show", meal_id.group(1))
+    assert "deleted" in cli("meals", "delete", meal_id.group(1))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("heroes", "create", "--email", "bad", "--name", "X", "--password", "stardust-42"),
+            "email",
+        ),
+        (
+            ("heroes", "create", "--email", "a@b.io", "--name", "X", "--password", "short"),
+            "password",
+        ),
+        (("meals", "create", "--restaurant", "1", "--name", "X", "--price", "-1"), "price"),
+        (
+            ("meals", "create", "--restaurant", "99", "--name", "X", "--price", "1"),
+            "unknown_restaurant",
+        ),
+        (("orders", "create", "--hero", "1", "--meal", "banana"), "MEAL_ID"),
+        (("orders", "create", "--hero", "1", "--meal", "999"), "unknown_product"),
+        (("orders", "create", "--hero", "42", "--meal", "1"), "user_not_found"),
+        (("orders", "cancel", "999"), "not found"),
+    ],
+)
+def test_bad_input_is_a_clear_error(cafeteria: Path, args: tuple[str, ...], message: str) -> None:
+    cli("demo")
+    assert message in cli(*args, code=2)
