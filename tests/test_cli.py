@@ -31,7 +31,7 @@ HEAD = migrate.head()
 
 pytestmark = pytest.mark.skipif(COMMISSARY is None, reason="the commissary script is not installed")
 
-_CONFIG_VARS = {name.upper() for name in Settings.model_fields} | {"FORWARDED_ALLOW_IPS"}
+_CONFIG_VARS = {name.upper() for name in Settings.model_fields}
 
 
 def clean_env(db: Path, **extra: str) -> dict[str, str]:

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] | None = None
     log_level: str = "INFO"
     cors_origins: Annotated[list[str], NoDecode] = []
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1", description="proxies whose X-Forwarded-* headers are trusted (or *)"
+    )
     db_pool_size: int = Field(10, gt=0)
     db_max_overflow: int = Field(10, ge=0)
 
