@@ -13,7 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from commissary import __version__, tasks
 from commissary.catalog.router import router as catalog_router
 from commissary.config import Settings
-from commissary.core.errors import install_error_handlers
+from commissary.core.errors import UnexpectedErrorMiddleware, install_error_handlers
 from commissary.core.jobs import InlineDispatcher
 from commissary.core.logging import configure_logging
 from commissary.core.middleware import RequestContextMiddleware, SecurityHeadersMiddleware
@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["*"],
             allow_headers=["*"],
         )
+    app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware)
 

@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from decimal import Decimal
 
 from sqlalchemy import delete, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from commissary.core.ids import MAX_ID, parse_id
+from commissary.core.ids import parse_id
 from commissary.core.listing import (
     ORDER_OPS,
     TEXT_OPS,
     Filter,
     ListQuery,
     ListSpec,
+    bounded_int,
     fetch_page,
+    parse_amount,
     parse_bool,
     parse_datetime,
-    parse_decimal,
 )
 from commissary.models import (
     Category,
@@ -31,36 +31,15 @@ from commissary.models import (
     restaurant_owner,
 )
 
-
-def parse_int(raw: str) -> int:
-    value = int(raw)
-    if abs(value) > MAX_ID:
-        raise ValueError("expected an integer between -2^63 and 2^63-1")
-    return value
-
-
-def parse_text(raw: str) -> str:
-    # PostgreSQL text cannot hold NUL; refuse it here rather than fail in the driver.
-    if "\x00" in raw:
-        raise ValueError("must not contain NUL characters")
-    return raw
-
-
-def parse_amount(raw: str) -> Decimal:
-    # Bounded so the database never sees a number it cannot compare.
-    value = parse_decimal(raw)
-    if not value.is_finite() or abs(value) >= 10**9:
-        raise ValueError("expected an amount below 1000000000")
-    return value
-
+MAX_POSITION = 1_000_000
 
 RESTAURANT_LIST = ListSpec(
     filters={
-        "name": Filter(Restaurant.name, parse_text, TEXT_OPS),
-        "slug": Filter(Restaurant.slug, parse_text, TEXT_OPS),
+        "name": Filter(Restaurant.name, ops=TEXT_OPS),
+        "slug": Filter(Restaurant.slug, ops=TEXT_OPS),
         "is_active": Filter(Restaurant.is_active, parse_bool),
         "kitchen_mode": Filter(Restaurant.kitchen_mode, KitchenMode),
-        "timezone": Filter(Restaurant.timezone, parse_text),
+        "timezone": Filter(Restaurant.timezone),
         "created_at": Filter(Restaurant.created_at, parse_datetime, ORDER_OPS),
     },
     sortable={
@@ -75,8 +54,8 @@ RESTAURANT_LIST = ListSpec(
 
 CATEGORY_LIST = ListSpec(
     filters={
-        "name": Filter(Category.name, parse_text, TEXT_OPS),
-        "position": Filter(Category.position, parse_int, ORDER_OPS),
+        "name": Filter(Category.name, ops=TEXT_OPS),
+        "position": Filter(Category.position, bounded_int(0, MAX_POSITION), ORDER_OPS),
     },
     sortable={"id": Category.id, "name": Category.name, "position": Category.position},
     default_sort=("position", "name"),
@@ -89,9 +68,9 @@ PRODUCT_LIST = ListSpec(
         "category_id": Filter(Product.category_id, parse_id),
         "is_available": Filter(Product.is_available, parse_bool),
         "price": Filter(Product.price, parse_amount, ORDER_OPS),
-        "name": Filter(Product.name, parse_text, TEXT_OPS),
-        "origin": Filter(Product.origin, parse_text, TEXT_OPS),
-        "currency": Filter(Product.currency, lambda raw: parse_text(raw).upper()),
+        "name": Filter(Product.name, ops=TEXT_OPS),
+        "origin": Filter(Product.origin, ops=TEXT_OPS),
+        "currency": Filter(Product.currency, str.upper),
         "created_at": Filter(Product.created_at, parse_datetime, ORDER_OPS),
     },
     sortable={

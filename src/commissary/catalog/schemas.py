@@ -16,6 +16,7 @@ from pydantic import (
 )
 
 from commissary.catalog.hours import is_valid_timezone
+from commissary.catalog.repository import MAX_POSITION
 from commissary.core.ids import Id
 from commissary.core.money import MAX_PRICE, MoneyOut
 from commissary.core.text import Tags, plain_text
@@ -59,7 +60,7 @@ OwnerIds = Annotated[
     AfterValidator(lambda ids: list(dict.fromkeys(ids))),
 ]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
-Position = Annotated[int, Field(ge=0, le=1_000_000)]
+Position = Annotated[int, Field(ge=0, le=MAX_POSITION)]
 
 Price = Annotated[
     MoneyOut,

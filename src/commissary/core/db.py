@@ -74,7 +74,9 @@ def utcnow() -> dt.datetime:
 
 def create_engine(settings: Settings) -> AsyncEngine:
     if settings.is_sqlite:
-        engine = create_async_engine(settings.database_url, connect_args={"timeout": 30})
+        engine = create_async_engine(
+            settings.database_url, connect_args={"timeout": 30}, hide_parameters=True
+        )
         _serialise_sqlite_writers(engine)
         return engine
     return create_async_engine(
@@ -83,6 +85,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         max_overflow=settings.db_max_overflow,
         pool_pre_ping=True,
         pool_recycle=1800,
+        hide_parameters=True,  # row values (hashes, e-mails) never reach an error log
     )
 
 
@@ -134,6 +137,15 @@ async def commit(session: AsyncSession) -> None:
             await effect()
         except Exception:
             log.exception("after_commit_effect_failed", effect=getattr(effect, "__qualname__", "?"))
+
+
+async def release(session: AsyncSession) -> None:
+    """End a read-only stretch of the unit of work before slow work (password hashing), so
+    no pooled connection or SQLite write lock is held meanwhile. Loaded objects expire:
+    read what is needed first. Nothing buffered is lost; nothing had been written."""
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("release() would drop pending changes")
+    await session.rollback()
 
 
 async def rollback(session: AsyncSession) -> None:

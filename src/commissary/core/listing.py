@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from commissary.core.errors import DomainError
 
 MAX_LIMIT = 100
+MAX_IN_VALUES = 100
 DEFAULT_LIMIT = 20
 RESERVED = frozenset({"limit", "offset", "sort", "search"})
 ALL_OPS = frozenset({"eq", "ne", "lt", "lte", "gt", "gte", "in", "contains", "icontains", "isnull"})
@@ -42,20 +43,38 @@ def parse_bool(raw: str) -> bool:
 
 def parse_datetime(raw: str) -> dt.datetime:
     value = dt.datetime.fromisoformat(raw)
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
-def parse_decimal(raw: str) -> Decimal:
     try:
-        return Decimal(raw)
-    except InvalidOperation as exc:
-        raise ValueError("expected a decimal number") from exc
+        # Normalised here, so a date at the edge of the calendar is a 400, not an overflow.
+        return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
+    except OverflowError:
+        raise ValueError("date out of range") from None
+
+
+def parse_amount(raw: str) -> Decimal:
+    """A finite amount below 10^9: the database never sees a number it cannot compare."""
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise ValueError("expected a decimal number") from None
+    if not value.is_finite() or value.adjusted() >= 9:  # no arithmetic: 1e999999999 overflows
+        raise ValueError("expected an amount below 1000000000")
+    return value
+
+
+def bounded_int(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        value = int(raw)
+        if not low <= value <= high:
+            raise ValueError(f"expected an integer from {low} to {high}")
+        return value
+
+    return parse
 
 
 @dataclass(frozen=True)
 class Filter:
     column: Any
-    parse: Callable[[str], Any] = str
+    parse: Callable[[str], Any] = str  # NUL is refused for every parameter beforehand
     ops: frozenset[str] = EXACT_OPS
 
 
@@ -94,7 +113,10 @@ def _condition(name: str, spec: Filter, op: str, raw: str) -> ColumnElement[bool
         if op == "isnull":
             return col.is_(None) if parse_bool(raw) else col.is_not(None)  # type: ignore[no-any-return]
         if op == "in":
-            return col.in_([spec.parse(part) for part in raw.split(",") if part])  # type: ignore[no-any-return]
+            parts = [part for part in raw.split(",") if part]
+            if len(parts) > MAX_IN_VALUES:
+                raise ValueError(f"at most {MAX_IN_VALUES} values")
+            return col.in_([spec.parse(part) for part in parts])  # type: ignore[no-any-return]
         value = spec.parse(raw)
     except ValueError as exc:
         raise BadListQuery(

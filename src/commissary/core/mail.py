@@ -27,8 +27,12 @@ class Mailer:
     async def send(self, mail: Mail) -> None:
         s = self._settings
         if not s.smtp_host:
-            # Development without SMTP: the newcomer reads the mail (and its code) in the log.
-            log.warning(f"mail_logged_not_sent\n{mail.text}", to=mail.to, subject=mail.subject)
+            if s.environment == "development":
+                # No SMTP in development: the newcomer reads the mail (and its code) here.
+                log.warning(f"mail_logged_not_sent\n{mail.text}", to=mail.to, subject=mail.subject)
+            else:
+                # Elsewhere a mail holds secrets (codes, links): never write its body.
+                log.error("mail_dropped_no_smtp_host", to=mail.to, subject=mail.subject)
             return
         message = EmailMessage()
         message["From"] = s.mail_from

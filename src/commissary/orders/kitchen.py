@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commissary.catalog import repository as catalog_repo
 from commissary.core import jobs
-from commissary.models import KitchenMode, OrderStatus
+from commissary.models import Fulfillment, KitchenMode, OrderStatus
 from commissary.orders import repository as repo
 from commissary.orders.allergens import LineContents, cancellation_message, find_conflicts
 from commissary.orders.state import Actor, transition
@@ -53,8 +53,10 @@ async def process_order(session: AsyncSession, order_id: int) -> None:
 
 
 async def complete_simulated(session: AsyncSession, order_id: int) -> None:
-    """The simulated kitchen is done. An order cancelled meanwhile stays cancelled."""
+    """The simulated kitchen is done: a pickup or dine-in order is completed, a delivery is
+    ``ready`` for its courier. An order cancelled meanwhile stays cancelled."""
     order = await repo.lock(session, order_id)
     if order is None or order.status is not OrderStatus.IN_PROGRESS:
         return
-    transition(session, order, OrderStatus.COMPLETED, actor=Actor.SYSTEM)
+    done = OrderStatus.READY if order.fulfillment is Fulfillment.DELIVERY else OrderStatus.COMPLETED
+    transition(session, order, done, actor=Actor.SYSTEM)

@@ -16,8 +16,8 @@ from commissary.core.listing import (
     ListQuery,
     ListSpec,
     fetch_page,
+    parse_amount,
     parse_datetime,
-    parse_decimal,
 )
 from commissary.models import Fulfillment, Order, OrderEvent, OrderStatus, restaurant_owner
 
@@ -30,7 +30,7 @@ ORDER_LIST = ListSpec(
         "fulfillment": Filter(Order.fulfillment, Fulfillment, EXACT_OPS),
         "order_time": Filter(Order.order_time, parse_datetime, ORDER_OPS),
         "completed_time": Filter(Order.completed_time, parse_datetime, ORDER_OPS),
-        "total": Filter(Order.total, parse_decimal, ORDER_OPS),
+        "total": Filter(Order.total, parse_amount, ORDER_OPS),
     },
     sortable={
         "id": Order.id,

@@ -56,7 +56,7 @@ async def _orderer(session: AsyncSession, user: User, data: OrderCreate) -> Orde
     waiter_id = user.id if user.role is Role.WAITER else None
     if data.customer_id is not None:
         customer = await session.get(User, data.customer_id)
-        if customer is None or customer.role is not Role.CUSTOMER:
+        if customer is None or customer.role is not Role.CUSTOMER or not customer.is_active:
             raise InvalidInput(
                 f"customer {data.customer_id} does not exist", code="unknown_customer"
             )

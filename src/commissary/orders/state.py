@@ -47,8 +47,8 @@ _ANYONE = frozenset(Actor)
 TABLE: dict[tuple[OrderStatus, OrderStatus], Rule] = {
     (S.PENDING, S.IN_PROGRESS): Rule(frozenset({Actor.SYSTEM})),
     (S.PENDING, S.CANCELLED): Rule(_ANYONE),
-    (S.IN_PROGRESS, S.READY): Rule(frozenset({Actor.STAFF})),
-    (S.IN_PROGRESS, S.COMPLETED): Rule(frozenset({Actor.SYSTEM})),
+    (S.IN_PROGRESS, S.READY): Rule(frozenset({Actor.STAFF, Actor.SYSTEM})),
+    (S.IN_PROGRESS, S.COMPLETED): Rule(frozenset({Actor.SYSTEM}), _not_delivery),
     (S.IN_PROGRESS, S.CANCELLED): Rule(_ANYONE),
     (S.READY, S.OUT_FOR_DELIVERY): Rule(frozenset({Actor.STAFF}), _delivery_only),
     (S.READY, S.COMPLETED): Rule(frozenset({Actor.STAFF}), _not_delivery),

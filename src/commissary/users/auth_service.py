@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from functools import partial
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commissary.core import jobs
-from commissary.core.db import utcnow
+from commissary.core.db import after_commit, release, utcnow
 from commissary.core.errors import InvalidInput, TooManyRequests, Unauthorized
 from commissary.core.mail import Mail
 from commissary.core.runtime import Runtime
@@ -22,6 +23,7 @@ from commissary.core.security import (
     same,
     verify_password,
 )
+from commissary.core.text import plain_text
 from commissary.models import EmailVerification, RefreshToken, User
 from commissary.ops import audit
 from commissary.users import repository as repo
@@ -30,6 +32,8 @@ from commissary.users.schemas import RegisterIn, TokenPair, UserCreate
 
 log = structlog.get_logger(__name__)
 
+RESENDS_PER_HOUR = 3
+RESEND_REQUESTS_PER_CLIENT = 30
 ACCESS_AUDIENCE = "commissary:access"
 REFRESH_AUDIENCE = "commissary:refresh"
 VERIFY_AUDIENCE = "commissary:verify-email"
@@ -88,9 +92,10 @@ async def send_verification(session: AsyncSession, user_id: int) -> None:
         f"or open this link to verify your e-mail address:\n{link}\n\n"
         f"The code is valid for {ttl // 3600} hours.\n"
     )
-    await runtime.mailer.send(
-        Mail(to=user.email, subject="Your Commissary verification code", text=text)
-    )
+    mail = Mail(to=user.email, subject="Your Commissary verification code", text=text)
+    # Sent once the new code is stored, with no transaction (or SQLite lock) held during
+    # the SMTP exchange. A mail lost after that is what "resend" is for.
+    after_commit(session, partial(runtime.mailer.send, mail))
 
 
 def _mark_verified(session: AsyncSession, user: User) -> None:
@@ -140,11 +145,24 @@ async def verify_token(session: AsyncSession, token: str) -> User:
     return user
 
 
-async def resend(session: AsyncSession, email: str) -> None:
-    """Queue a new code if the address belongs to an unverified account; say nothing either way."""
+async def resend(session: AsyncSession, email: str, client: str) -> None:
+    """Queue a new code if the address belongs to an unverified account; say nothing either
+    way. At most ``RESENDS_PER_HOUR`` mails per address (each resend also renews the
+    code's guesses), and a bounded number of requests per client address."""
+    runtime = jobs.runtime_of(session)
+    count, retry = await runtime.limiter.hit(f"verify:resend-client:{client}", 3600)
+    if count > RESEND_REQUESTS_PER_CLIENT:
+        raise TooManyRequests(
+            "too many resend requests from this address", headers={"Retry-After": str(retry)}
+        )
     user = await repo.get_by_email(session, email)
-    if user is not None and not user.is_verified:
-        jobs.enqueue(session, "users.send_verification", user_id=user.id)
+    if user is None or user.is_verified:
+        return
+    sent, _ = await runtime.limiter.hit(f"verify:resend:{user.id}", 3600)
+    if sent > RESENDS_PER_HOUR:
+        log.info("verification_resend_limited", user_id=user.id)
+        return
+    jobs.enqueue(session, "users.send_verification", user_id=user.id)
 
 
 async def _throttle(runtime: Runtime, email: str, client: str) -> None:
@@ -168,9 +186,17 @@ async def login(session: AsyncSession, email: str, password: str, client: str) -
     runtime = jobs.runtime_of(session)
     email = email.strip().lower()
     await _throttle(runtime, email, client)
-    user = await repo.get_by_email(session, email)
-    ok = await verify_password(password, user.password_hash if user else None)
-    if not ok or user is None or not user.is_active:
+    try:
+        plain_text(email), plain_text(password)
+    except ValueError:
+        raise BadCredentials("wrong e-mail or password") from None
+    found = await repo.get_by_email(session, email)
+    user_id, password_hash = (found.id, found.password_hash) if found else (None, None)
+    # Nothing is held open while argon2 works: no pooled connection, no SQLite lock.
+    await release(session)
+    ok = await verify_password(password, password_hash)
+    user = await repo.get(session, user_id) if ok and user_id is not None else None
+    if user is None or not user.is_active:
         await runtime.limiter.hit(f"login:fail:{email}", runtime.settings.login_failure_window)
         log.info("login_failed", client=client)
         raise BadCredentials("wrong e-mail or password")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commissary.core.listing import (
@@ -57,13 +57,21 @@ async def list_page(session: AsyncSession, query: ListQuery) -> tuple[list[User]
 async def unverified_ids_older_than(
     session: AsyncSession, cutoff: dt.datetime, batch: int
 ) -> Sequence[int]:
-    stmt = (
-        select(User.id)
-        .where(User.is_verified.is_(False), User.created_at < cutoff)
-        .order_by(User.id)
-        .limit(batch)
-    )
+    stmt = select(User.id).where(*_never_verified_before(cutoff)).order_by(User.id).limit(batch)
     return (await session.scalars(stmt)).all()
+
+
+def _never_verified_before(cutoff: dt.datetime) -> list[ColumnElement[bool]]:
+    # verified_at keeps the first verification, so an account an admin un-verifies stays.
+    return [User.is_verified.is_(False), User.verified_at.is_(None), User.created_at < cutoff]
+
+
+async def delete_unverified(session: AsyncSession, ids: Sequence[int], cutoff: dt.datetime) -> int:
+    """Delete those of ``ids`` that are still never-verified: one verified meanwhile stays."""
+    result = await session.execute(
+        delete(User).where(User.id.in_(ids), *_never_verified_before(cutoff))
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def delete_users(session: AsyncSession, ids: Sequence[int]) -> int:

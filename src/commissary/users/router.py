@@ -57,9 +57,11 @@ async def verify_link(
 
 
 @auth_router.post("/verify/resend", status_code=status.HTTP_202_ACCEPTED)
-async def resend_verification(body: EmailIn, session: SessionDep) -> dict[str, str]:
+async def resend_verification(
+    body: EmailIn, session: SessionDep, client: ClientAddress
+) -> dict[str, str]:
     """Send a new code. The answer is the same whether or not the address has an account."""
-    await auth.resend(session, body.email)
+    await auth.resend(session, body.email, client)
     return {"detail": "If an unverified account uses this address, a new code is on its way."}
 
 

@@ -114,7 +114,12 @@ class EmailIn(Input):
 
 
 class LoginIn(Input):
-    email: Annotated[str, BeforeValidator(_lower), Field(min_length=1, max_length=254)]
+    email: Annotated[
+        str,
+        BeforeValidator(_lower),
+        Field(min_length=1, max_length=254),
+        AfterValidator(plain_text),
+    ]
     password: Annotated[str, Field(min_length=1, max_length=128)]
 
 

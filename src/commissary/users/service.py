@@ -54,11 +54,13 @@ async def create_user(
     verified: bool,
 ) -> User:
     """Create an account. Self-registered accounts start unverified and are sent a code."""
+    # Hash before the first query: no connection or SQLite lock is held while argon2 works.
+    password_hash = await hash_password(data.password)
     await _ensure_email_free(session, data.email)
     now = utcnow()
     user = User(
         email=data.email,
-        password_hash=await hash_password(data.password),
+        password_hash=password_hash,
         full_name=data.full_name,
         role=data.role,
         planet=data.planet,
@@ -109,8 +111,8 @@ async def _apply(session: AsyncSession, user: User, changes: dict[str, Any], act
     if "password" in changes:
         user.password_hash = await hash_password(changes.pop("password"))
         await repo.revoke_all_of(session, user.id, utcnow())
-    if "is_verified" in changes and changes["is_verified"] != user.is_verified:
-        user.verified_at = utcnow() if changes["is_verified"] else None
+    if changes.get("is_verified") and user.verified_at is None:
+        user.verified_at = utcnow()  # the first verification; kept if un-verified later
     if changes.get("is_active") is False:
         await repo.revoke_all_of(session, user.id, utcnow())
     for name, value in changes.items():
@@ -130,7 +132,9 @@ async def _apply(session: AsyncSession, user: User, changes: dict[str, Any], act
 
 def _guard_own_admin(user: User, actor: User, changes: dict[str, Any]) -> None:
     if user.id == actor.id and (
-        changes.get("role", Role.ADMIN) != Role.ADMIN or changes.get("is_active") is False
+        changes.get("role", Role.ADMIN) != Role.ADMIN
+        or changes.get("is_active") is False
+        or changes.get("is_verified") is False
     ):
         raise Conflict(
             "an admin cannot demote or deactivate their own account", code="cannot_modify_own_admin"
@@ -200,7 +204,7 @@ async def purge_unverified_batch(session: AsyncSession) -> int:
     ids = await repo.unverified_ids_older_than(session, cutoff, PURGE_BATCH)
     if not ids:
         return 0
-    deleted = await repo.delete_users(session, ids)
+    deleted = await repo.delete_unverified(session, ids, cutoff)
     audit.record(
         session, actor_id=None, action="user.purge_unverified", entity="user", ids=list(ids)
     )
