@@ -19,6 +19,7 @@ from commissary.catalog.hours import is_valid_timezone
 from commissary.catalog.repository import MAX_POSITION
 from commissary.core.ids import Id
 from commissary.core.money import MAX_PRICE, MoneyOut
+from commissary.core.schemas import Input
 from commissary.core.text import Tags, plain_text
 from commissary.models import KitchenMode
 
@@ -73,12 +74,6 @@ Price = Annotated[
 ]
 HourMinute = Annotated[str, StringConstraints(pattern=r"^(?:[01]\d|2[0-3]):[0-5]\d$")]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-
-
-class Input(BaseModel):
-    """Request bodies reject unknown fields, so a typo is a 422 naming it, not a silent no-op."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 class TimeRange(Input):

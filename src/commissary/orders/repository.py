@@ -72,11 +72,14 @@ async def get(
     return await session.scalar(stmt)
 
 
-async def lock(session: AsyncSession, order_id: int) -> Order | None:
-    """The order, re-read under a row lock (``FOR UPDATE``; SQLite serializes writers)."""
+async def lock(
+    session: AsyncSession, order_id: int, where: ColumnElement[bool] | None = None
+) -> Order | None:
+    """The order (if ``where`` lets it through), read under a row lock (``FOR UPDATE``;
+    SQLite serializes writers)."""
     stmt = (
         select(Order)
-        .where(Order.id == order_id)
+        .where(Order.id == order_id, *([] if where is None else [where]))
         .options(selectinload(Order.lines))
         .with_for_update(of=Order)
         .execution_options(populate_existing=True)
@@ -100,10 +103,3 @@ async def events(session: AsyncSession, order_id: int) -> Sequence[OrderEvent]:
 
 async def delete_order(session: AsyncSession, order_id: int) -> None:
     await session.execute(delete(Order).where(Order.id == order_id))
-
-
-async def owner_of(session: AsyncSession, restaurant_id: int, user_id: int) -> bool:
-    stmt = select(restaurant_owner.c.user_id).where(
-        restaurant_owner.c.restaurant_id == restaurant_id, restaurant_owner.c.user_id == user_id
-    )
-    return await session.scalar(stmt) is not None

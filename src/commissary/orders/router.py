@@ -7,27 +7,18 @@ from fastapi import APIRouter, Request, Response, status
 from commissary.core.deps import SessionDep
 from commissary.core.ids import IdPath
 from commissary.core.listing import Page, parse_list_query
-from commissary.models import Order, Role, User
+from commissary.models import Order, User
 from commissary.orders import repository as repo
 from commissary.orders import service
 from commissary.orders.schemas import CancelIn, OrderCreate, OrderEventRead, OrderRead, StatusIn
-from commissary.orders.state import Actor, allowed
+from commissary.orders.state import allowed
 from commissary.users.dependencies import CurrentUser
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 
 
-def _actor_in_scope(user: User) -> Actor | None:
-    """The part ``user`` plays for every order it can see (see ``service.scope_of``)."""
-    if user.role in (Role.ADMIN, Role.RESTAURATEUR):
-        return Actor.STAFF
-    if user.role in (Role.CUSTOMER, Role.WAITER):
-        return Actor.CUSTOMER
-    return None
-
-
 def to_read(order: Order, user: User) -> OrderRead:
-    actor = _actor_in_scope(user)
+    actor = service.actor_in_scope(user)
     return OrderRead.model_validate(
         {
             **{

@@ -14,6 +14,7 @@ from pydantic import (
 
 from commissary.core.ids import Id
 from commissary.core.money import MoneyOut
+from commissary.core.schemas import Input
 from commissary.core.text import Tags, plain_text
 from commissary.models import Fulfillment, OrderStatus
 
@@ -32,10 +33,6 @@ Address = Annotated[str, *_text(1, 300)]
 Note = Annotated[str, *_text(0, 500)]
 CustomerName = Annotated[str, *_text(1, 120)]
 Reason = Annotated[str, *_text(1, 500)]
-
-
-class Input(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class OrderItemIn(Input):

@@ -20,7 +20,7 @@ from commissary.models import Order, OrderEvent, OrderLine, OrderStatus, Product
 from commissary.ops import audit
 from commissary.orders import repository as repo
 from commissary.orders.schemas import OrderCreate
-from commissary.orders.state import ACTIVE, TERMINAL, Actor, record_event, transition
+from commissary.orders.state import ACTIVE, TERMINAL, Actor, record_created, transition
 
 STAFF_ROLES = frozenset({Role.WAITER, Role.RESTAURATEUR, Role.ADMIN})
 SCOPE_BY_ROLE = {
@@ -145,7 +145,7 @@ async def place_order(session: AsyncSession, user: User, data: OrderCreate) -> O
         allergies=orderer.allergies,
         total=round_money(sum((line.line_total for line in lines), start=Decimal(0))),
         currency=products[0].currency,
-        version=0,
+        version=1,
         order_time=now,
         updated_at=now,
         lines=lines,
@@ -153,7 +153,7 @@ async def place_order(session: AsyncSession, user: User, data: OrderCreate) -> O
     session.add(order)
     await session.flush()
     actor = Actor.CUSTOMER if user.role is Role.CUSTOMER else Actor.STAFF
-    record_event(session, order, "created", actor=actor, actor_id=user.id)
+    record_created(session, order, actor=actor, actor_id=user.id)
     audit.record(
         session, actor_id=user.id, action="order.create", entity="order", entity_id=order.id
     )
@@ -165,16 +165,14 @@ def scope_of(user: User) -> str:
     return SCOPE_BY_ROLE.get(user.role, "none")
 
 
-async def actor_for(session: AsyncSession, user: User, order: Order) -> Actor | None:
-    """The part ``user`` plays for ``order``: staff of its restaurant, the person it is for
-    (or the waiter who keyed it in), or nobody who may act on it."""
-    if user.role is Role.ADMIN:
+def actor_in_scope(user: User) -> Actor | None:
+    """The part ``user`` plays for every order it can see (see ``scope_of``): restaurant staff
+    for admins and restaurateurs (who only see their restaurants' orders), the person the
+    order is for (or the waiter who keyed it in) for customers and waiters, and nobody who
+    may act for sales and support."""
+    if user.role in (Role.ADMIN, Role.RESTAURATEUR):
         return Actor.STAFF
-    if user.role is Role.RESTAURATEUR and await repo.owner_of(
-        session, order.restaurant_id, user.id
-    ):
-        return Actor.STAFF
-    if user.id in (order.customer_id, order.waiter_id):
+    if user.role in (Role.CUSTOMER, Role.WAITER):
         return Actor.CUSTOMER
     return None
 
@@ -199,11 +197,11 @@ async def events(session: AsyncSession, user: User, order_id: int) -> Sequence[O
 
 
 async def _locked_for(session: AsyncSession, user: User, order_id: int) -> tuple[Order, Actor]:
-    await get_visible(session, user, order_id)
-    order = await repo.lock(session, order_id)
+    """The order under its row lock, if ``user`` may see it, and the part they play."""
+    order = await repo.lock(session, order_id, repo.visibility(scope_of(user), user.id))
     if order is None:
         raise NotFound(f"order {order_id} not found", code="order_not_found")
-    actor = await actor_for(session, user, order)
+    actor = actor_in_scope(user)
     if actor is None:
         raise Forbidden("you cannot act on this order")
     return order, actor
@@ -211,6 +209,12 @@ async def _locked_for(session: AsyncSession, user: User, order_id: int) -> tuple
 
 async def cancel(session: AsyncSession, user: User, order_id: int, reason: str | None) -> Order:
     order, actor = await _locked_for(session, user, order_id)
+    return _cancel_locked(session, user, order, actor, reason)
+
+
+def _cancel_locked(
+    session: AsyncSession, user: User, order: Order, actor: Actor, reason: str | None
+) -> Order:
     default = (
         "Cancelled by the customer." if actor is Actor.CUSTOMER else "Cancelled by the restaurant."
     )
@@ -232,9 +236,9 @@ async def cancel(session: AsyncSession, user: User, order_id: int, reason: str |
 async def delete_or_cancel(session: AsyncSession, user: User, order_id: int) -> Order | None:
     """The cafeteria's DELETE: an active order is cancelled (and returned), a finished one is
     deleted (None). An order on its way (ready, out for delivery) is a 409."""
-    order, _ = await _locked_for(session, user, order_id)
+    order, actor = await _locked_for(session, user, order_id)
     if order.status in ACTIVE:
-        return await cancel(session, user, order_id, None)
+        return _cancel_locked(session, user, order, actor, None)
     if order.status not in TERMINAL:
         raise Conflict(
             f"order {order_id} is {order.status.value}: it can be neither cancelled "

@@ -88,18 +88,15 @@ class TransitionRefused(Conflict):
     code = "transition_not_allowed"
 
 
-def record_event(
+def _append(
     session: AsyncSession,
     order: Order,
     type_: str,
-    *,
     actor: Actor,
     actor_id: int | None,
     from_status: OrderStatus | None = None,
     data: dict[str, Any] | None = None,
 ) -> OrderEvent:
-    """Append an event to the order's history; its sequence is the order's new version."""
-    order.version += 1
     event = OrderEvent(
         order_id=order.id,
         sequence=order.version,
@@ -113,6 +110,15 @@ def record_event(
     )
     session.add(event)
     return event
+
+
+def record_created(
+    session: AsyncSession, order: Order, *, actor: Actor, actor_id: int | None
+) -> OrderEvent:
+    """The first event of a new order, which is stored at version 1: placing an order
+    costs no UPDATE."""
+    assert order.version == 1
+    return _append(session, order, "created", actor, actor_id)
 
 
 def transition(
@@ -143,12 +149,5 @@ def transition(
         order.message = message
     if target is S.COMPLETED:
         order.completed_time = now
-    return record_event(
-        session,
-        order,
-        f"status.{target.value}",
-        actor=actor,
-        actor_id=actor_id,
-        from_status=previous,
-        data=data,
-    )
+    order.version += 1
+    return _append(session, order, f"status.{target.value}", actor, actor_id, previous, data)

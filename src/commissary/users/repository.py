@@ -75,9 +75,7 @@ async def delete_unverified(session: AsyncSession, ids: Sequence[int], cutoff: d
 
 
 async def delete_users(session: AsyncSession, ids: Sequence[int]) -> int:
-    # Children first: SQLite enforces ON DELETE CASCADE, but the statement stays portable.
-    await session.execute(delete(RefreshToken).where(RefreshToken.user_id.in_(ids)))
-    await session.execute(delete(EmailVerification).where(EmailVerification.user_id.in_(ids)))
+    # Tokens and pending verifications go with the account (ON DELETE CASCADE).
     result = await session.execute(delete(User).where(User.id.in_(ids)))
     return int(result.rowcount)  # type: ignore[attr-defined]
 

@@ -14,6 +14,7 @@ from pydantic import (
     model_validator,
 )
 
+from commissary.core.schemas import Input
 from commissary.core.text import Tags, plain_text
 from commissary.models import Role
 
@@ -62,12 +63,6 @@ Planet = Annotated[
     AfterValidator(plain_text),
 ]
 Allergies = Tags
-
-
-class Input(BaseModel):
-    """Request bodies reject unknown fields, so a typo is a 422 naming it, not a silent no-op."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 class UserRead(BaseModel):
