@@ -5,6 +5,7 @@ jobs in process)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -16,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from hypothesis import settings
 from rq import SimpleWorker
 from rq.registry import ScheduledJobRegistry
 from rq.timeouts import TimerDeathPenalty
@@ -37,6 +39,12 @@ from commissary.users.schemas import UserCreate
 from tests import servers
 
 PASSWORD = "correct-horse-9"
+
+# CI explores the same examples on every run, so a red build is reproducible; developers'
+# runs keep exploring new ones.
+settings.register_profile("ci", derandomize=True, print_blob=True, deadline=None)
+settings.register_profile("dev", deadline=None)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
 @pytest.fixture(scope="session")

@@ -36,7 +36,8 @@ SPEC = ListSpec(
 )
 KNOWN_NAMES = sorted(set(SPEC.filters) | RESERVED)
 
-text = st.text(st.characters(exclude_categories=("Cs",)), max_size=20)
+# NUL is refused before any other rule (tested on its own below).
+text = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=20)
 
 
 def rejects(params: dict[str, str]) -> BadListQuery:
@@ -168,7 +169,7 @@ def test_filter_with_an_empty_operator_is_rejected() -> None:
 
 
 sort_keys = st.text(
-    st.characters(exclude_categories=("Cs",), exclude_characters=","), min_size=1, max_size=20
+    st.characters(exclude_categories=("Cs",), exclude_characters=",\x00"), min_size=1, max_size=20
 ).filter(lambda key: key == key.strip() and not key.startswith("-") and key not in SPEC.sortable)
 
 
@@ -229,7 +230,11 @@ def test_negative_offset_is_rejected(offset: int) -> None:
 
 @given(
     name=st.sampled_from(["role", "is_active", "created_at"]),
-    raw=st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=12),
+    raw=st.text(
+        st.characters(exclude_categories=("Cs",), exclude_characters="\x00"),
+        min_size=1,
+        max_size=12,
+    ),
 )
 def test_unparsable_filter_value_is_rejected_naming_the_parameter(name: str, raw: str) -> None:
     parse = SPEC.filters[name].parse
@@ -242,3 +247,13 @@ def test_unparsable_filter_value_is_rejected_naming_the_parameter(name: str, raw
     error = rejects({name: raw})
     assert error.code == "invalid_query_parameter"
     assert error.extra["parameter"] == name
+
+
+@given(key=text, value=text, where=st.sampled_from(["key", "value"]))
+def test_a_nul_anywhere_is_refused_first(key: str, value: str, where: str) -> None:
+    if where == "key":
+        key += "\x00"
+    else:
+        value += "\x00"
+    error = rejects({key: value})
+    assert error.code == "invalid_query_parameter"
