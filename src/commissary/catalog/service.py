@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -24,7 +23,14 @@ from commissary.catalog.schemas import (
     RestaurantUpdate,
 )
 from commissary.core.db import utcnow
-from commissary.core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
+from commissary.core.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    NotFound,
+    field_error,
+    reject_nulls,
+)
 from commissary.core.listing import ListQuery
 from commissary.core.money import round_money
 from commissary.models import Category, Product, Restaurant, Role, User
@@ -39,18 +45,6 @@ class SlugTaken(Conflict):
 
 class CategoryNameTaken(Conflict):
     code = "category_name_taken"
-
-
-def _field_error(field: str, detail: str, code: str) -> InvalidInput:
-    return InvalidInput(
-        detail, code=code, extra={"errors": [{"in": "body", "field": field, "message": detail}]}
-    )
-
-
-def _reject_nulls(changes: dict[str, Any], nullable: Collection[str] = ()) -> None:
-    for name, value in changes.items():
-        if value is None and name not in nullable:
-            raise _field_error(name, f"'{name}' cannot be null", "invalid_input")
 
 
 async def _flush(session: AsyncSession, on_conflict: DomainError) -> None:
@@ -123,7 +117,7 @@ async def _restaurateurs(session: AsyncSession, ids: list[int]) -> list[User]:
     for user_id in ids:
         user = users.get(user_id)
         if user is None or user.role is not Role.RESTAURATEUR:
-            raise _field_error(
+            raise field_error(
                 "owner_ids",
                 f"user {user_id} is not an existing user with the role restaurateur",
                 "invalid_owner",
@@ -214,7 +208,7 @@ async def update_restaurant(
     restaurant = await get_restaurant(session, restaurant_id)
     await _ensure_owns(session, actor, restaurant_id)
     changes = data.model_dump(exclude_unset=True)
-    _reject_nulls(changes)
+    reject_nulls(changes)
     return await _apply_restaurant(session, restaurant, changes, actor)
 
 
@@ -292,7 +286,7 @@ async def update_category(
     """Replace (a ``CategoryCreate``) or change (a ``CategoryUpdate``) a category."""
     category = await get_category(session, category_id)
     changes = data.model_dump(exclude_unset=isinstance(data, CategoryUpdate))
-    _reject_nulls(changes)
+    reject_nulls(changes)
     if "name" in changes:
         await _ensure_category_name_free(session, changes["name"], category.id)
     for name, value in changes.items():
@@ -339,7 +333,7 @@ async def list_products(session: AsyncSession, query: ListQuery) -> tuple[list[P
 
 async def _check_restaurant(session: AsyncSession, actor: User, restaurant_id: int) -> None:
     if await repo.get_restaurant(session, restaurant_id) is None:
-        raise _field_error(
+        raise field_error(
             "restaurant_id", f"restaurant {restaurant_id} does not exist", "unknown_restaurant"
         )
     await _ensure_owns(session, actor, restaurant_id)
@@ -347,7 +341,7 @@ async def _check_restaurant(session: AsyncSession, actor: User, restaurant_id: i
 
 async def _check_category(session: AsyncSession, category_id: int | None) -> None:
     if category_id is not None and await repo.get_category(session, category_id) is None:
-        raise _field_error(
+        raise field_error(
             "category_id", f"category {category_id} does not exist", "unknown_category"
         )
 
@@ -383,7 +377,7 @@ async def update_product(
     product = await get_product(session, product_id)
     await _ensure_owns(session, actor, product.restaurant_id)
     changes = data.model_dump(exclude_unset=isinstance(data, ProductUpdate))
-    _reject_nulls(changes, nullable=("category_id", "origin"))
+    reject_nulls(changes, nullable=("category_id", "origin"))
     if changes.get("restaurant_id", product.restaurant_id) != product.restaurant_id:
         await _check_restaurant(session, actor, changes["restaurant_id"])
     if "category_id" in changes:

@@ -7,7 +7,6 @@ import asyncio
 from typing import Annotated
 
 import typer
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commissary.catalog import repository as catalog_repo
@@ -325,7 +324,7 @@ def orders_list(
 
 
 async def _customer_of(session: AsyncSession, order_id: int) -> User:
-    customer_id = await session.scalar(select(Order.customer_id).where(Order.id == order_id))
+    customer_id = await order_repo.customer_id_of(session, order_id)
     if customer_id is None:
         fail(f"order {order_id} not found, or not a hero's order")
     return await users.get_user(session, customer_id)

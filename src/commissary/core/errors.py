@@ -3,7 +3,7 @@ problem details by one set of handlers."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -69,6 +69,20 @@ class Conflict(DomainError):
 
 class TooManyRequests(DomainError):
     status, code = 429, "rate_limited"
+
+
+def field_error(field: str, detail: str, code: str = "invalid_input") -> InvalidInput:
+    """A 422 about one body field, shaped like a validation error's ``errors`` entry."""
+    return InvalidInput(
+        detail, code=code, extra={"errors": [{"in": "body", "field": field, "message": detail}]}
+    )
+
+
+def reject_nulls(changes: Mapping[str, Any], nullable: Collection[str] = ()) -> None:
+    """Refuse an explicit null for a field that cannot be empty (in a PATCH or PUT body)."""
+    for name, value in changes.items():
+        if value is None and name not in nullable:
+            raise field_error(name, f"'{name}' cannot be null")
 
 
 def problem(

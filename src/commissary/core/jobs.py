@@ -20,15 +20,11 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
-from redis import Redis as SyncRedis
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.retry import Retry
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commissary.core.db import after_commit, commit, rollback, utcnow
+from commissary.core.redis import sync_client
 from commissary.models import OutboxJob
 
 if TYPE_CHECKING:
@@ -172,14 +168,7 @@ class RQDispatcher:
         from rq import Queue
         from rq.serializers import JSONSerializer
 
-        self.connection = SyncRedis.from_url(
-            redis_url,
-            socket_timeout=5,
-            socket_connect_timeout=2,
-            health_check_interval=30,
-            retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=2),
-            retry_on_error=[RedisConnectionError, RedisTimeoutError],
-        )
+        self.connection = sync_client(redis_url)
         self.queue = Queue(QUEUE_NAME, connection=self.connection, serializer=JSONSerializer)
 
     async def dispatch(

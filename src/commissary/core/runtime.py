@@ -7,31 +7,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from commissary.config import Settings
 from commissary.core.db import create_engine, create_sessionmaker
 from commissary.core.mail import Mailer
 from commissary.core.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from commissary.core.redis import async_client
 
 if TYPE_CHECKING:
     from commissary.core.jobs import Dispatcher
-
-
-def redis_client(url: str) -> Redis:
-    """An async client that reconnects (with backoff) after Redis restarts or drops us."""
-    return Redis.from_url(
-        url,
-        socket_timeout=5,
-        socket_connect_timeout=2,
-        health_check_interval=30,
-        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=3),
-        retry_on_error=[RedisConnectionError, RedisTimeoutError],
-    )
 
 
 @dataclass(eq=False)
@@ -48,7 +33,7 @@ class Runtime:
     def create(cls, settings: Settings) -> Runtime:
         from commissary.core.jobs import InlineDispatcher, RQDispatcher
 
-        redis = redis_client(settings.redis_url) if settings.redis_url else None
+        redis = async_client(settings.redis_url) if settings.redis_url else None
         runtime = cls(
             settings=settings,
             engine=create_engine(settings),

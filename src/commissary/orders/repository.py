@@ -103,3 +103,7 @@ async def events(session: AsyncSession, order_id: int) -> Sequence[OrderEvent]:
 
 async def delete_order(session: AsyncSession, order_id: int) -> None:
     await session.execute(delete(Order).where(Order.id == order_id))
+
+
+async def customer_id_of(session: AsyncSession, order_id: int) -> int | None:
+    return await session.scalar(select(Order.customer_id).where(Order.id == order_id))

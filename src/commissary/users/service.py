@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commissary.core import jobs
 from commissary.core.db import utcnow
-from commissary.core.errors import Conflict, InvalidInput, NotFound
+from commissary.core.errors import Conflict, InvalidInput, NotFound, reject_nulls
 from commissary.core.listing import ListQuery
 from commissary.core.security import hash_password, verify_password
 from commissary.models import Role, User
@@ -23,9 +23,7 @@ from commissary.users.schemas import MeUpdate, UserCreate, UserReplace, UserUpda
 log = structlog.get_logger(__name__)
 
 PURGE_BATCH = 500
-NOT_NULL = frozenset(
-    {"email", "full_name", "role", "allergies", "is_active", "is_verified", "password"}
-)
+NULLABLE = frozenset({"planet"})
 
 
 class EmailTaken(Conflict):
@@ -97,14 +95,8 @@ async def list_users(session: AsyncSession, query: ListQuery) -> tuple[list[User
     return await repo.list_page(session, query)
 
 
-def _reject_nulls(changes: dict[str, Any]) -> None:
-    for name, value in changes.items():
-        if value is None and name in NOT_NULL:
-            raise InvalidInput(f"'{name}' cannot be null", extra={"errors": [{"field": name}]})
-
-
 async def _apply(session: AsyncSession, user: User, changes: dict[str, Any], actor_id: int) -> User:
-    _reject_nulls(changes)
+    reject_nulls(changes, NULLABLE)
     fields = sorted(changes)
     if "email" in changes and changes["email"] != user.email:
         await _ensure_email_free(session, changes["email"], user.id)
@@ -152,7 +144,7 @@ async def replace_user(session: AsyncSession, user_id: int, data: UserReplace, a
 async def update_user(session: AsyncSession, user_id: int, data: UserUpdate, actor: User) -> User:
     user = await get_user(session, user_id)
     changes = data.model_dump(exclude_unset=True)
-    _reject_nulls(changes)
+    reject_nulls(changes, NULLABLE)
     _guard_own_admin(user, actor, changes)
     return await _apply(session, user, changes, actor.id)
 
