@@ -13,7 +13,8 @@ from commissary.core.errors import DomainError
 from commissary.core.runtime import Runtime
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    """Async on purpose: a plain ``def`` dependency costs a thread-pool hop per request."""
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -43,7 +44,7 @@ async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-def client_address(request: Request) -> str:
+async def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 

@@ -11,6 +11,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -188,7 +189,34 @@ class UnexpectedErrorMiddleware:
             await response(scope, receive, send)
 
 
+RETRY_AFTER_BUSY = "1"
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    """Overload and a lost database are a 503 the client may retry, not a 500: a request
+    that waited `DB_POOL_TIMEOUT` for a connection, or met a connection the server closed
+    (SQLAlchemy then invalidates the pool, so the next requests reconnect)."""
+    if isinstance(exc, sa_exc.TimeoutError):
+        log.warning("db_pool_exhausted", path=request.url.path)
+        detail = "The service is busy; retry shortly."
+        code = "overloaded"
+    elif isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        log.warning("db_connection_lost", path=request.url.path)
+        detail = "The database is unavailable; retry shortly."
+        code = "database_unavailable"
+    else:
+        log.error("database_error", path=request.url.path, exc_info=exc)
+        return problem(
+            500, "internal_error", "An unexpected error occurred.", instance=request.url.path
+        )
+    return problem(
+        503, code, detail, instance=request.url.path, headers={"Retry-After": RETRY_AFTER_BUSY}
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(sa_exc.TimeoutError, _database_error)
+    app.add_exception_handler(sa_exc.DBAPIError, _database_error)
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
