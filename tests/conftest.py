@@ -21,7 +21,7 @@ from hypothesis import settings
 from rq import SimpleWorker
 from rq.registry import ScheduledJobRegistry
 from rq.timeouts import TimerDeathPenalty
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
 from commissary import worker
 from commissary.config import Settings
@@ -32,7 +32,7 @@ from commissary.core.ratelimit import MemoryRateLimiter
 from commissary.core.runtime import Runtime
 from commissary.core.security import encode_token
 from commissary.main import create_app
-from commissary.models import Role, User
+from commissary.models import Order, OrderStatus, Role, User
 from commissary.users import service as user_service
 from commissary.users.auth_service import ACCESS_AUDIENCE
 from commissary.users.schemas import UserCreate
@@ -119,15 +119,33 @@ class Backend:
         )
 
     async def settle(self, timeout: float = 15.0) -> None:
-        """Run jobs, including delayed ones once they are due, until none is left."""
+        """Run jobs, including delayed ones once they are due, and the periodic order sweep
+        (as the scheduler would), until no job is left and no order waits for a worker."""
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             await self.run_jobs()
-            if not self._jobs_left():
+            await self.run_job("orders.sweep")
+            if not self._jobs_left() and not await self._orders_waiting():
                 return
             if asyncio.get_running_loop().time() > deadline:
                 raise TimeoutError("jobs still queued or scheduled")
             await asyncio.sleep(0.05)
+
+    async def _orders_waiting(self) -> int:
+        """Orders still pending, or cooking in the simulated kitchen."""
+        async with self.runtime.sessionmaker() as session:
+            waiting = await session.scalar(
+                select(func.count())
+                .select_from(Order)
+                .where(
+                    (Order.status == OrderStatus.PENDING)
+                    | (
+                        (Order.status == OrderStatus.IN_PROGRESS)
+                        & Order.kitchen_due_at.is_not(None)
+                    )
+                )
+            )
+        return int(waiting or 0)
 
     def _jobs_left(self) -> int:
         dispatcher = self.runtime.jobs

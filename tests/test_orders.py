@@ -351,6 +351,8 @@ async def test_processing_twice_changes_nothing(
     order = (await client.post(ORDERS, json=body((menu.soup.id, 1)), headers=hero.headers)).json()
     await backend.settle()
     await backend.run_job("orders.process", order_id=order["id"])
+    await backend.run_job("orders.process_pending")
+    await backend.run_job("orders.sweep")
     assert await history(client, order["id"], hero.headers) == ["created", "status.in_progress"]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import cached_property
 from typing import Annotated, Literal
 
@@ -55,8 +56,19 @@ class Settings(BaseSettings):
     forwarded_allow_ips: str = Field(
         "127.0.0.1", description="proxies whose X-Forwarded-* headers are trusted (or *)"
     )
-    db_pool_size: int = Field(10, gt=0)
-    db_max_overflow: int = Field(10, ge=0)
+    db_pool_size: int = Field(20, gt=0)
+    db_max_overflow: int = Field(0, ge=0)
+    db_pool_timeout: float = Field(
+        3.0, gt=0, description="seconds a request waits for a pooled connection, then 503"
+    )
+
+    # Orders: abuse ceilings per member and per order.
+    order_rate_limit: int = Field(120, gt=0, description="orders a member may place per window")
+    order_rate_window: int = Field(60, gt=0, description="seconds")
+    order_max_quantity: int = Field(100, gt=0, description="units of one line")
+    order_max_total: Decimal = Field(Decimal("10000"), gt=0, description="an order's total")
+    order_batch_size: int = Field(200, gt=0, description="orders a worker processes at once")
+    order_sweep_interval: int = Field(1, gt=0, description="seconds between order sweeps")
 
     @field_validator("cors_origins", mode="before")
     @classmethod

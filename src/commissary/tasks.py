@@ -26,6 +26,7 @@ class Periodic:
 
 
 PERIODIC = (
+    Periodic("orders.sweep", lambda s: s.order_sweep_interval),
     Periodic("ops.relay_outbox", lambda s: 30),
     Periodic("users.purge_unverified", lambda s: s.purge_interval),
 )
@@ -39,7 +40,7 @@ def load() -> None:
 
 async def run_periodic_inline(runtime: Runtime, tick: float = 1.0) -> None:
     """Embedded mode's scheduler: run each periodic job on its interval, in this process."""
-    next_run = {p.name: time.monotonic() + 5 for p in PERIODIC}
+    next_run = {p.name: time.monotonic() + min(5, p.every(runtime.settings)) for p in PERIODIC}
     while True:
         await asyncio.sleep(tick)
         for periodic in PERIODIC:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Iterator
-from typing import NoReturn, TypeVar
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -15,6 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from commissary.config import Settings
 from commissary.core.errors import DomainError
 from commissary.models import Role, User
+
+if TYPE_CHECKING:
+    from commissary.core.runtime import Runtime
 
 T = TypeVar("T")
 
@@ -49,6 +52,27 @@ def valid_input() -> Iterator[None]:
         fail(f"invalid input: {validation_message(exc)}")
 
 
+async def _follow(
+    runtime: Runtime, then: Callable[[AsyncSession, T], Awaitable[None]], result: T
+) -> None:
+    """Run ``then``; with jobs in process this command is the whole system meanwhile, so it
+    also runs the periodic jobs (the order sweep finishes the simulated kitchen's orders)."""
+    from commissary import tasks
+    from commissary.core.jobs import InlineDispatcher
+
+    periodic = None
+    if isinstance(runtime.jobs, InlineDispatcher):
+        periodic = asyncio.create_task(tasks.run_periodic_inline(runtime, tick=0.2))
+    try:
+        async with runtime.sessionmaker() as session:
+            await then(session, result)
+    finally:
+        if periodic is not None:
+            periodic.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await periodic
+
+
 def run_use_case(
     use_case: Callable[[AsyncSession], Awaitable[T]],
     *,
@@ -77,8 +101,7 @@ def run_use_case(
                     raise
                 await commit(session)
             if then is not None:
-                async with runtime.sessionmaker() as session:
-                    await then(session, result)
+                await _follow(runtime, then, result)
             return result
         finally:
             await runtime.close()

@@ -10,6 +10,11 @@ contract:
 A job deletes its outbox row in the transaction that does its work: a second delivery of the
 same job finds no row and does nothing, and a row that outlives its dispatch (Redis was down,
 a worker died) is re-sent by the ``ops.relay_outbox`` periodic job.
+
+Work whose durable record is a row of its own (a ``pending`` order) needs no outbox row:
+``wake(session, name)`` asks, after commit, for one run of a payload-less batch job, and
+concurrent wakes coalesce into one queued run (see ``Dispatcher.wake``). A periodic sweep runs
+the same job, so a wake lost with Redis only delays the work.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -75,11 +82,27 @@ def enqueue(
     after_commit(session, _dispatch)
 
 
+def wake(session: AsyncSession, name: str) -> None:
+    """Once this transaction commits, make sure the batch job ``name`` runs soon."""
+    if name not in _HANDLERS:
+        raise LookupError(f"unknown job {name!r}")
+    dispatcher = runtime_of(session).jobs
+
+    async def _wake() -> None:
+        await dispatcher.wake(name)
+
+    after_commit(session, _wake)
+
+
 async def execute(
     runtime: Runtime, name: str, outbox_id: int | None, payload: dict[str, Any]
 ) -> None:
     """Run one job in its own transaction. A job whose outbox row is gone already ran."""
     handler = _HANDLERS[name]
+    if outbox_id is None and not payload:
+        # A batch job starting now sees every commit that woke it so far: later wakes queue
+        # another run.
+        await runtime.jobs.clear_wake(name)
     async with runtime.sessionmaker() as session:
         try:
             if outbox_id is not None:
@@ -103,6 +126,12 @@ class Dispatcher(Protocol):
     def is_pending(self, outbox_id: int) -> bool:
         """Whether the job of this outbox row is already queued, scheduled or running."""
 
+    async def wake(self, name: str) -> None:
+        """Queue one run of the payload-less job ``name`` unless one is queued already."""
+
+    async def clear_wake(self, name: str) -> None:
+        """A run of ``name`` starts: the next wake must queue another run."""
+
     async def close(self) -> None: ...
 
 
@@ -114,6 +143,7 @@ class InlineDispatcher:
         self._tasks: set[asyncio.Task[None]] = set()
         self._timers: dict[int, asyncio.TimerHandle] = {}
         self._pending: set[int] = set()
+        self._woken: dict[str, bool] = {}  # batch job running -> run it again afterwards
 
     async def dispatch(
         self, outbox_id: int, name: str, payload: dict[str, Any], delay: float | None
@@ -145,6 +175,31 @@ class InlineDispatcher:
     def is_pending(self, outbox_id: int) -> bool:
         return outbox_id in self._pending
 
+    async def wake(self, name: str) -> None:
+        if name in self._woken:
+            self._woken[name] = True
+            return
+        self._woken[name] = False
+        task = asyncio.get_running_loop().create_task(self._run_woken(name))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def clear_wake(self, name: str) -> None:
+        if name in self._woken:
+            self._woken[name] = False
+
+    async def _run_woken(self, name: str) -> None:
+        try:
+            while True:
+                try:
+                    await execute(self._runtime, name, None, {})
+                except Exception:
+                    log.exception("job_failed", job=name)
+                if not self._woken.get(name):
+                    return
+        finally:
+            self._woken.pop(name, None)
+
     async def drain(self) -> None:
         """Wait until every job started so far (and the jobs they started) has finished."""
         while self._tasks:
@@ -164,10 +219,14 @@ class InlineDispatcher:
 class RQDispatcher:
     """Puts jobs on the RQ queue that ``commissary worker`` consumes."""
 
-    def __init__(self, redis_url: str) -> None:
+    WAKE_PREFIX = "commissary:wake:"
+    WAKE_TTL = 10  # a lost run (Redis flushed, worker died) stops blocking wakes this soon
+
+    def __init__(self, redis_url: str, redis: Redis) -> None:
         from rq import Queue
         from rq.serializers import JSONSerializer
 
+        self._redis = redis
         self.connection = sync_client(redis_url)
         self.queue = Queue(QUEUE_NAME, connection=self.connection, serializer=JSONSerializer)
 
@@ -194,6 +253,22 @@ class RQDispatcher:
             self.queue.enqueue_in(dt.timedelta(seconds=delay), RQ_ENTRY, args=args, **options)
         else:
             self.queue.enqueue(RQ_ENTRY, args=args, **options)
+
+    async def wake(self, name: str) -> None:
+        """One ``SET NX`` per wake; only the first wake since the last run started enqueues
+        (and pays the thread hop of RQ's synchronous client)."""
+        try:
+            first = await self._redis.set(self.WAKE_PREFIX + name, 1, nx=True, ex=self.WAKE_TTL)
+            if first:
+                await asyncio.to_thread(self.send, None, name, {}, None)
+        except RedisError as exc:
+            log.warning("job_wake_failed", job=name, error=str(exc))
+
+    async def clear_wake(self, name: str) -> None:
+        try:
+            await self._redis.delete(self.WAKE_PREFIX + name)
+        except RedisError as exc:
+            log.warning("job_wake_clear_failed", job=name, error=str(exc))
 
     def is_pending(self, outbox_id: int) -> bool:
         from rq.exceptions import NoSuchJobError

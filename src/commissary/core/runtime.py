@@ -43,7 +43,9 @@ class Runtime:
         )
         runtime.sessionmaker = create_sessionmaker(runtime.engine, {"runtime": runtime})
         runtime.jobs = (
-            RQDispatcher(settings.redis_url) if settings.redis_url else InlineDispatcher(runtime)
+            RQDispatcher(settings.redis_url, redis)
+            if settings.redis_url and redis is not None
+            else InlineDispatcher(runtime)
         )
         return runtime
 

@@ -63,6 +63,8 @@ class Order(Base):
     total: Mapped[Decimal] = mapped_column(Numeric(12, 2))
     currency: Mapped[str] = mapped_column(String(3))
     version: Mapped[int] = mapped_column(default=0)
+    # When the simulated kitchen finishes the order; the periodic order sweep completes it.
+    kitchen_due_at: Mapped[dt.datetime | None]
     order_time: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
     completed_time: Mapped[dt.datetime | None]
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

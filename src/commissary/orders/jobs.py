@@ -1,4 +1,4 @@
-"""Worker entry points of the orders package: thin, taking ids."""
+"""Worker entry points of the orders package: thin, taking ids or nothing."""
 
 from __future__ import annotations
 
@@ -8,11 +8,26 @@ from commissary.core import jobs
 from commissary.orders import kitchen
 
 
+@jobs.job(kitchen.PROCESS_JOB)
+async def process_pending(session: AsyncSession) -> None:
+    """Woken after each placement (coalesced): one batch of pending orders."""
+    await kitchen.process_pending(session)
+
+
+@jobs.job("orders.sweep")
+async def sweep(session: AsyncSession) -> None:
+    """Periodic: pending orders whose wake was lost (Redis away), and the kitchen's timer."""
+    await kitchen.process_pending(session)
+    await kitchen.complete_cooked(session)
+
+
 @jobs.job("orders.process")
 async def process(session: AsyncSession, order_id: int) -> None:
-    await kitchen.process_order(session, order_id)
+    """One order (queued by versions before batching)."""
+    await kitchen.process_one(session, order_id)
 
 
 @jobs.job("orders.kitchen_complete")
 async def kitchen_complete(session: AsyncSession, order_id: int) -> None:
-    await kitchen.complete_simulated(session, order_id)
+    """One kitchen completion (queued by versions before the sweep)."""
+    await kitchen.complete_one(session, order_id)

@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import datetime as dt
+import functools
+import typing
+from collections.abc import Collection, Sequence
+from typing import Any
 
-from sqlalchemy import ColumnElement, delete, false, select
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    String,
+    Table,
+    bindparam,
+    cast,
+    delete,
+    false,
+    insert,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -19,7 +35,17 @@ from commissary.core.listing import (
     parse_amount,
     parse_datetime,
 )
-from commissary.models import Fulfillment, Order, OrderEvent, OrderStatus, restaurant_owner
+from commissary.models import (
+    AuditLog,
+    Fulfillment,
+    Order,
+    OrderEvent,
+    OrderLine,
+    OrderStatus,
+    Product,
+    Restaurant,
+    restaurant_owner,
+)
 
 ORDER_LIST = ListSpec(
     filters={
@@ -107,3 +133,155 @@ async def delete_order(session: AsyncSession, order_id: int) -> None:
 
 async def customer_id_of(session: AsyncSession, order_id: int) -> int | None:
     return await session.scalar(select(Order.customer_id).where(Order.id == order_id))
+
+
+MENU_COLUMNS = (
+    Product.id,
+    Product.name,
+    Product.price,
+    Product.currency,
+    Product.ingredients,
+    Product.allergens,
+    Product.is_available,
+    Product.restaurant_id,
+    Restaurant.name.label("restaurant_name"),
+    Restaurant.is_active.label("restaurant_is_active"),
+    Restaurant.timezone,
+    Restaurant.opening_hours,
+)
+
+
+MENU_QUERY = (
+    select(*MENU_COLUMNS)
+    .join(Restaurant, Restaurant.id == Product.restaurant_id)
+    .where(Product.id.in_(bindparam("product_ids", expanding=True)))
+    .order_by(Product.id)
+)
+
+
+async def menu_rows(session: AsyncSession, product_ids: Collection[int]) -> Sequence[Row[Any]]:
+    """The ordered products with their restaurant's state, in one query (placement's read).
+    The statement is built once: SQLAlchemy then reuses its cache key and compiled form."""
+    return (await session.execute(MENU_QUERY, {"product_ids": list(product_ids)})).all()
+
+
+async def is_restaurant_owner(session: AsyncSession, user_id: int, restaurant_id: int) -> bool:
+    stmt = select(restaurant_owner.c.user_id).where(
+        restaurant_owner.c.user_id == user_id, restaurant_owner.c.restaurant_id == restaurant_id
+    )
+    return await session.scalar(stmt) is not None
+
+
+ORDER_T = typing.cast(Table, Order.__table__)
+LINE_T = typing.cast(Table, OrderLine.__table__)
+EVENT_T = typing.cast(Table, OrderEvent.__table__)
+AUDIT_T = typing.cast(Table, AuditLog.__table__)
+
+
+def _binds(table: Table, names: Sequence[str], prefix: str) -> list[Any]:
+    """Named parameters typed like ``table``'s columns (JSON, money, UTC datetimes)."""
+    return [bindparam(f"{prefix}{name}", type_=table.c[name].type) for name in names]
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_statement(
+    line_count: int,
+    order_fields: tuple[str, ...],
+    line_fields: tuple[str, ...],
+    event_fields: tuple[str, ...],
+    audit_fields: tuple[str, ...],
+) -> Any:
+    """PostgreSQL: the order, its lines, event and audit row in one statement of
+    data-modifying CTEs. Built once per line count, then only its parameters change."""
+    values = dict(zip(order_fields, _binds(ORDER_T, order_fields, "o_"), strict=True))
+    new = insert(ORDER_T).values(values).returning(ORDER_T.c.id).cte("new_order")
+    line_rows = [
+        select(new.c.id, *_binds(LINE_T, line_fields, f"l{n}_")) for n in range(line_count)
+    ]
+    new_lines = (
+        insert(LINE_T)
+        .from_select(["order_id", *line_fields], union_all(*line_rows))
+        .cte("new_lines")
+    )
+    new_event = (
+        insert(EVENT_T)
+        .from_select(
+            ["order_id", *event_fields], select(new.c.id, *_binds(EVENT_T, event_fields, "e_"))
+        )
+        .cte("new_event")
+    )
+    new_audit = (
+        insert(AUDIT_T)
+        .from_select(
+            ["entity_id", *audit_fields],
+            select(cast(new.c.id, String), *_binds(AUDIT_T, audit_fields, "a_")),
+        )
+        .cte("new_audit")
+    )
+    return select(new.c.id).add_cte(new_lines, new_event, new_audit)
+
+
+async def insert_order(
+    session: AsyncSession,
+    order: dict[str, Any],
+    lines: list[dict[str, Any]],
+    event: dict[str, Any],
+    audit: dict[str, Any],
+) -> int:
+    """Write a new order, its lines, its ``created`` event and its audit row; return its id.
+
+    On PostgreSQL this is one statement, so placing an order costs one round trip besides
+    the transaction's own; elsewhere it is one statement per table."""
+    if session.get_bind().dialect.name != "postgresql":
+        return await _insert_order_stepwise(session, order, lines, event, audit)
+    stmt = _insert_statement(len(lines), tuple(order), tuple(lines[0]), tuple(event), tuple(audit))
+    params = {f"o_{k}": v for k, v in order.items()}
+    for n, line in enumerate(lines):
+        params.update({f"l{n}_{k}": v for k, v in line.items()})
+    params.update({f"e_{k}": v for k, v in event.items()})
+    params.update({f"a_{k}": v for k, v in audit.items()})
+    order_id: int = (await session.execute(stmt, params)).scalar_one()
+    return order_id
+
+
+async def _insert_order_stepwise(
+    session: AsyncSession,
+    order: dict[str, Any],
+    lines: list[dict[str, Any]],
+    event: dict[str, Any],
+    audit: dict[str, Any],
+) -> int:
+    orders = ORDER_T
+    order_id: int = (
+        await session.execute(insert(orders).values(order).returning(orders.c.id))
+    ).scalar_one()
+    await session.execute(insert(LINE_T), [{"order_id": order_id, **line} for line in lines])
+    await session.execute(insert(EVENT_T).values(order_id=order_id, **event))
+    await session.execute(insert(AUDIT_T).values(entity_id=str(order_id), **audit))
+    return order_id
+
+
+def _claim(stmt: Any, limit: int) -> Any:
+    """Oldest first, under row locks that concurrent workers skip rather than wait for."""
+    return (
+        stmt.order_by(Order.id)
+        .limit(limit)
+        .options(selectinload(Order.lines))
+        .with_for_update(of=Order, skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+
+
+async def claim_pending(session: AsyncSession, limit: int) -> Sequence[Order]:
+    """Up to ``limit`` pending orders for this worker to process."""
+    stmt = _claim(select(Order).where(Order.status == OrderStatus.PENDING), limit)
+    return (await session.scalars(stmt)).all()
+
+
+async def claim_cooked(session: AsyncSession, now: dt.datetime, limit: int) -> Sequence[Order]:
+    """Up to ``limit`` orders whose simulated kitchen time is over."""
+    stmt = _claim(
+        select(Order).where(Order.status == OrderStatus.IN_PROGRESS, Order.kitchen_due_at <= now),
+        limit,
+    )
+    return (await session.scalars(stmt)).all()

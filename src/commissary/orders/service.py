@@ -6,21 +6,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commissary.catalog import repository as catalog_repo
-from commissary.catalog import service as catalog
+from commissary.catalog import hours
 from commissary.core import jobs
 from commissary.core.db import utcnow
-from commissary.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from commissary.core.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyRequests
 from commissary.core.listing import ListQuery
-from commissary.core.money import line_total, round_money
-from commissary.models import Order, OrderEvent, OrderLine, OrderStatus, Product, Role, User
+from commissary.core.money import line_total, money_text, round_money
+from commissary.models import Order, OrderEvent, OrderLine, OrderStatus, Role, User
 from commissary.ops import audit
 from commissary.orders import repository as repo
+from commissary.orders.kitchen import PROCESS_JOB
 from commissary.orders.schemas import OrderCreate
-from commissary.orders.state import ACTIVE, TERMINAL, Actor, record_created, transition
+from commissary.orders.state import ACTIVE, TERMINAL, Actor, created_event, transition
 
 STAFF_ROLES = frozenset({Role.WAITER, Role.RESTAURATEUR, Role.ADMIN})
 SCOPE_BY_ROLE = {
@@ -69,72 +71,135 @@ async def _orderer(session: AsyncSession, user: User, data: OrderCreate) -> Orde
     return Orderer(None, data.customer_name, list(data.allergies or []), waiter_id)
 
 
-def _check_products(data: OrderCreate, products: Sequence[Product]) -> int:
-    """Validate the lines against the menu; return the restaurant they all belong to."""
+def _check_menu(data: OrderCreate, rows: Sequence[Row[Any]]) -> Row[Any]:
+    """Validate the lines against the menu; return the row of one of the products, which
+    carries the restaurant they all belong to."""
     wanted = {item.product_id for item in data.items}
-    unknown = sorted(wanted - {p.id for p in products})
+    unknown = sorted(wanted - {row.id for row in rows})
     if unknown:
         raise InvalidInput(
             f"unknown products: {unknown}", code="unknown_product", extra={"product_ids": unknown}
         )
-    restaurants = {p.restaurant_id for p in products}
+    restaurants = {row.restaurant_id for row in rows}
     if len(restaurants) > 1:
         raise InvalidInput(
             "all items of an order must come from one restaurant", code="mixed_restaurants"
         )
-    restaurant_id = restaurants.pop()
-    if data.restaurant_id is not None and data.restaurant_id != restaurant_id:
+    first = rows[0]
+    if data.restaurant_id is not None and data.restaurant_id != first.restaurant_id:
         raise InvalidInput(
-            f"the items belong to restaurant {restaurant_id}, not {data.restaurant_id}",
+            f"the items belong to restaurant {first.restaurant_id}, not {data.restaurant_id}",
             code="restaurant_mismatch",
         )
-    unavailable = sorted(p.id for p in products if not p.is_available)
+    unavailable = sorted(row.id for row in rows if not row.is_available)
     if unavailable:
         raise Conflict(
             f"products not available now: {unavailable}",
             code="product_unavailable",
             extra={"product_ids": unavailable},
         )
-    if len({p.currency for p in products}) > 1:
+    if len({row.currency for row in rows}) > 1:
         raise InvalidInput("the items are priced in different currencies", code="mixed_currencies")
-    return restaurant_id
-
-
-async def place_order(session: AsyncSession, user: User, data: OrderCreate) -> Order:
-    """Validate and price the order from the menu, store it as ``pending`` with its
-    ``created`` event, and queue its processing for after the commit."""
-    orderer = await _orderer(session, user, data)
-    products = await catalog_repo.products_by_ids(session, {i.product_id for i in data.items})
-    restaurant_id = _check_products(data, products)
-    restaurant = await catalog_repo.get_restaurant(session, restaurant_id)
-    assert restaurant is not None  # products reference it with a foreign key
-    if user.role is Role.RESTAURATEUR and not await catalog.owns_restaurant(
-        session, user, restaurant_id
-    ):
-        raise Forbidden("restaurateurs order only in their own restaurants")
-    if not restaurant.is_active:
+    if not first.restaurant_is_active:
         raise Conflict(
-            f"restaurant {restaurant_id} is not taking orders", code="restaurant_inactive"
+            f"restaurant {first.restaurant_id} is not taking orders", code="restaurant_inactive"
         )
-    if not catalog.is_open_now(restaurant):
-        raise Conflict(f"{restaurant.name} is closed now", code="restaurant_closed")
-    by_id = {p.id: p for p in products}
-    lines = [
+    if not hours.is_open(first.opening_hours, first.timezone, utcnow()):
+        raise Conflict(f"{first.restaurant_name} is closed now", code="restaurant_closed")
+    return first
+
+
+async def _within_limits(session: AsyncSession, user: User, data: OrderCreate) -> None:
+    """Per-member placement rate and per-line quantity ceiling (`ORDER_*` settings)."""
+    settings = jobs.runtime_of(session).settings
+    too_many = [i.product_id for i in data.items if i.quantity > settings.order_max_quantity]
+    if too_many:
+        raise InvalidInput(
+            f"at most {settings.order_max_quantity} of one product per order",
+            code="quantity_too_large",
+            extra={"product_ids": too_many},
+        )
+    count, retry = await jobs.runtime_of(session).limiter.hit(
+        f"orders:member:{user.id}", settings.order_rate_window
+    )
+    if count > settings.order_rate_limit:
+        raise TooManyRequests(
+            f"at most {settings.order_rate_limit} orders per {settings.order_rate_window} s",
+            code="order_rate_limited",
+            headers={"Retry-After": str(retry)},
+        )
+
+
+def _priced_lines(data: OrderCreate, rows: Sequence[Row[Any]]) -> list[OrderLine]:
+    by_id = {row.id: row for row in rows}
+    return [
         OrderLine(
             product_id=p.id,
             product_name=p.name,
             unit_price=p.price,
-            quantity=i.quantity,
-            line_total=line_total(p.price, i.quantity),
+            quantity=item.quantity,
+            line_total=line_total(p.price, item.quantity),
             ingredients=list(p.ingredients),
             allergens=list(p.allergens),
         )
-        for i in data.items
-        for p in (by_id[i.product_id],)
+        for item in data.items
+        for p in (by_id[item.product_id],)
     ]
+
+
+LINE_FIELDS = (
+    "product_id",
+    "product_name",
+    "unit_price",
+    "quantity",
+    "line_total",
+    "ingredients",
+    "allergens",
+)
+ORDER_FIELDS = (
+    "restaurant_id",
+    "customer_id",
+    "customer_name",
+    "waiter_id",
+    "status",
+    "fulfillment",
+    "delivery_address",
+    "note",
+    "allergies",
+    "total",
+    "currency",
+    "version",
+    "order_time",
+    "updated_at",
+)
+
+
+async def place_order(session: AsyncSession, user: User, data: OrderCreate) -> Order:
+    """Validate and price the order from the menu, store it as ``pending`` with its
+    ``created`` event, and wake the order processing for after the commit.
+
+    The hot path of the system: one read (products with their restaurant), one write (order,
+    lines, event and audit row together, see ``repository.insert_order``). The pending order
+    is its own job record, so no outbox row is needed."""
+    await _within_limits(session, user, data)
+    orderer = await _orderer(session, user, data)
+    rows = await repo.menu_rows(session, {i.product_id for i in data.items})
+    menu = _check_menu(data, rows)
+    if user.role is Role.RESTAURATEUR and not await repo.is_restaurant_owner(
+        session, user.id, menu.restaurant_id
+    ):
+        raise Forbidden("restaurateurs order only in their own restaurants")
+    lines = _priced_lines(data, rows)
+    total = round_money(sum((line.line_total for line in lines), start=Decimal(0)))
+    ceiling = jobs.runtime_of(session).settings.order_max_total
+    if total > ceiling:
+        raise InvalidInput(
+            f"an order may total at most {money_text(ceiling)} {menu.currency}",
+            code="order_total_too_large",
+        )
     now = utcnow()
     order = Order(
-        restaurant_id=restaurant_id,
+        restaurant_id=menu.restaurant_id,
         customer_id=orderer.customer_id,
         customer_name=orderer.customer_name,
         waiter_id=orderer.waiter_id,
@@ -143,21 +208,22 @@ async def place_order(session: AsyncSession, user: User, data: OrderCreate) -> O
         delivery_address=data.delivery_address,
         note=data.note,
         allergies=orderer.allergies,
-        total=round_money(sum((line.line_total for line in lines), start=Decimal(0))),
-        currency=products[0].currency,
+        total=total,
+        currency=menu.currency,
         version=1,
         order_time=now,
         updated_at=now,
         lines=lines,
     )
-    session.add(order)
-    await session.flush()
     actor = Actor.CUSTOMER if user.role is Role.CUSTOMER else Actor.STAFF
-    record_created(session, order, actor=actor, actor_id=user.id)
-    audit.record(
-        session, actor_id=user.id, action="order.create", entity="order", entity_id=order.id
+    order.id = await repo.insert_order(
+        session,
+        {name: getattr(order, name) for name in ORDER_FIELDS},
+        [{name: getattr(line, name) for name in LINE_FIELDS} for line in lines],
+        created_event(order, actor=actor, actor_id=user.id),
+        audit.row(actor_id=user.id, action="order.create", entity="order"),
     )
-    jobs.enqueue(session, "orders.process", order_id=order.id)
+    jobs.wake(session, PROCESS_JOB)
     return order
 
 

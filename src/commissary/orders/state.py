@@ -112,13 +112,20 @@ def _append(
     return event
 
 
-def record_created(
-    session: AsyncSession, order: Order, *, actor: Actor, actor_id: int | None
-) -> OrderEvent:
-    """The first event of a new order, which is stored at version 1: placing an order
-    costs no UPDATE."""
+def created_event(order: Order, *, actor: Actor, actor_id: int | None) -> dict[str, Any]:
+    """The column values of a new order's first event (the order is stored at version 1, so
+    placing an order costs no UPDATE); written together with the order."""
     assert order.version == 1
-    return _append(session, order, "created", actor, actor_id)
+    return {
+        "sequence": 1,
+        "type": "created",
+        "from_status": None,
+        "to_status": order.status,
+        "actor": actor.value,
+        "actor_id": actor_id,
+        "data": None,
+        "created_at": order.order_time,
+    }
 
 
 def transition(
