@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from rq.registry import StartedJobRegistry
+from rq.scheduler import RQScheduler
 from sqlalchemy import select, text
 
 from commissary.core.jobs import RQDispatcher
@@ -134,6 +135,9 @@ async def test_order_of_a_worker_killed_mid_job_is_retried(
     # RQ's registry maintenance finds the job abandoned once its time is up; bring that moment
     # forward instead of waiting for it. The job's Retry puts it back on the queue.
     started.cleanup(timestamp=time.time() + 24 * 3600)
+    # The killed worker's scheduler lock expires a minute later; bring that forward too, so
+    # this test's worker can move the scheduled retry to the queue.
+    dispatcher.connection.delete(RQScheduler.get_locking_key(dispatcher.queue.name))
     await backend.settle()
     done = (await client.get(f"{ORDERS}/{order['id']}", headers=hero.headers)).json()
     assert done["status"] == "completed"

@@ -26,7 +26,7 @@ class Periodic:
 
 
 PERIODIC = (
-    Periodic("ops.relay_outbox", lambda s: 30),
+    Periodic("ops.relay_outbox", lambda s: s.outbox_relay_interval),
     Periodic("users.purge_unverified", lambda s: s.purge_interval),
 )
 
