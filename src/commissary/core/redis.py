@@ -55,8 +55,9 @@ class Outage:
     """Tracks whether ``component`` can reach Redis; logs each change of that state once.
     Safe to share between threads."""
 
-    def __init__(self, component: str) -> None:
+    def __init__(self, component: str, **context: str) -> None:
         self.component = component
+        self._context = context
         self._since: float | None = None
         self._lock = threading.Lock()
 
@@ -70,7 +71,9 @@ class Outage:
             if self._since is not None:
                 return False
             self._since = time.monotonic()
-        log.warning("redis_unavailable", component=self.component, error=str(error))
+        log.warning(
+            "redis_unavailable", component=self.component, error=str(error), **self._context
+        )
         return True
 
     def up(self) -> bool:
