@@ -3,6 +3,8 @@ in process, and the limits go back to Redis once it returns."""
 
 from __future__ import annotations
 
+import signal
+
 import httpx
 import pytest
 from structlog.testing import capture_logs
@@ -76,3 +78,22 @@ async def test_resend_answers_while_redis_is_down_and_the_mail_follows(
     await backend.run_job("ops.relay_outbox")
     await backend.settle()
     assert len(mailbox.to(account.user.email)) == 1
+
+
+async def test_sign_in_answers_while_redis_hangs(
+    client: httpx.AsyncClient, make_user: MakeUser, redis: RedisServer
+) -> None:
+    account = await make_user()
+    assert redis.process is not None
+    with capture_logs() as logs:
+        redis.process.send_signal(signal.SIGSTOP)  # accepts connections, answers nothing
+        try:
+            response = await client.post(
+                LOGIN, json={"email": account.user.email, "password": account.password}
+            )
+        finally:
+            redis.process.send_signal(signal.SIGCONT)
+    # A timed-out call is not retried: the limiter gives up on Redis and counts in process.
+    assert response.status_code == 200, response.text
+    [down] = [e for e in logs if e["event"] == "redis_unavailable"]
+    assert "Timeout" in down["error"] or "timed out" in down["error"].lower()
