@@ -19,6 +19,7 @@ import logging
 import signal
 import threading
 import time
+import uuid
 from types import FrameType
 from typing import Any
 
@@ -175,6 +176,8 @@ def _supervise(settings: Settings, outage: Outage, stop: _Stop) -> None:
             worker.work(with_scheduler=False, logging_level=settings.log_level.upper())
         except UNAVAILABLE as exc:
             outage.down(exc)
+        except Exception:
+            log.exception("worker_loop_failed")
         finally:
             if worker is not None and worker.pubsub_thread is not None:
                 worker.pubsub_thread.stop()  # it retries forever otherwise
@@ -183,7 +186,7 @@ def _supervise(settings: Settings, outage: Outage, stop: _Stop) -> None:
         stop.install()
         if not outage.is_down:
             log.error("worker_loop_ended_restarting")
-            stop.event.wait(1.0)
+            stop.event.wait(1.0)  # an error that is not Redis's must not spin
         _wait_for_redis(settings, outage, stop)
 
 
@@ -271,13 +274,11 @@ def start_scheduler(settings: Settings) -> None:
     pickle serializer and offers no way to choose another, while our workers read JSON.
     A run is not enqueued again while the previous one is still queued or running, and a
     run missed while Redis was away is enqueued as soon as it is back."""
-    from commissary.core.jobs import RQDispatcher
-
     assert settings.redis_url
     tasks.load()
     outage, stop = Outage("scheduler"), _Stop()
     stop.install()
-    dispatcher = RQDispatcher(settings.redis_url)
+    dispatcher = jobs.RQDispatcher(settings.redis_url)
     due = dict.fromkeys((p.name for p in tasks.PERIODIC), 0.0)
     last: dict[str, str] = {}
     for periodic in tasks.PERIODIC:
@@ -297,9 +298,7 @@ def start_scheduler(settings: Settings) -> None:
     dispatcher.connection.close()
 
 
-def _enqueue_periodic(dispatcher: Any, name: str, last: dict[str, str]) -> None:
-    import uuid
-
+def _enqueue_periodic(dispatcher: jobs.RQDispatcher, name: str, last: dict[str, str]) -> None:
     from rq.exceptions import NoSuchJobError
     from rq.job import Job, JobStatus
 
