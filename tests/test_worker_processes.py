@@ -16,8 +16,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from rq import Worker as RQWorker
 from sqlalchemy import select
 
+from commissary.core.jobs import RQDispatcher
 from commissary.models import Order
 from tests.conftest import Backend, MakeUser
 from tests.menu import make_menu
@@ -129,6 +131,10 @@ async def test_worker_and_scheduler_ride_out_a_redis_outage(
         final = await wait_until_final(backend, 90)
         assert len(final) == 26
         assert set(final.values()) == {"completed"}, final
+        dispatcher = backend.runtime.jobs
+        assert isinstance(dispatcher, RQDispatcher)
+        # Redis restarted empty, and knows the worker again.
+        assert [w.pid for w in RQWorker.all(connection=dispatcher.connection)] == [worker.pid]
         assert worker.poll() is None
         assert scheduler.poll() is None
         worker.terminate()

@@ -88,6 +88,10 @@ class Worker(SimpleWorker):
     max_connection_wait_time = MAX_BACKOFF
     outage: Outage | None = None
     stop_asked = False
+    _outages_seen = 0
+
+    def watch(self, outage: Outage) -> None:
+        self.outage, self._outages_seen = outage, outage.count
 
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
         self.stop_asked = True
@@ -95,12 +99,15 @@ class Worker(SimpleWorker):
 
     def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
         super().heartbeat(timeout, pipeline)
-        if pipeline is None and self.outage is not None and self.outage.up():
-            from rq import worker_registration
+        if pipeline is None and self.outage is not None:
+            self.outage.up()
+            if self.outage.count != self._outages_seen:
+                from rq import worker_registration
 
-            # A restarted Redis has forgotten this worker: tell it again, as at birth.
-            self.connection.hset(self.key, mapping=self.serialize())
-            worker_registration.register(self)
+                # A restarted Redis has forgotten this worker: tell it again, as at birth.
+                self.connection.hset(self.key, mapping=self.serialize())
+                worker_registration.register(self)
+                self._outages_seen = self.outage.count
 
 
 class _QuietRedisErrors(logging.Filter):
@@ -172,7 +179,7 @@ def _supervise(settings: Settings, outage: Outage, stop: _Stop) -> None:
         worker: Worker | None = None
         try:
             worker = make_worker(settings)
-            worker.outage = outage
+            worker.watch(outage)
             worker.work(with_scheduler=False, logging_level=settings.log_level.upper())
         except UNAVAILABLE as exc:
             outage.down(exc)

@@ -59,6 +59,7 @@ class Outage:
         self.component = component
         self._context = context
         self._since: float | None = None
+        self.count = 0  # outages so far
         self._lock = threading.Lock()
 
     @property
@@ -71,6 +72,7 @@ class Outage:
             if self._since is not None:
                 return False
             self._since = time.monotonic()
+            self.count += 1
         log.warning(
             "redis_unavailable", component=self.component, error=str(error), **self._context
         )
