@@ -222,6 +222,7 @@ def mailbox(smtp: tuple[int, servers.Mailbox]) -> Iterator[servers.Mailbox]:
     smtp[1].messages.clear()
     yield smtp[1]
     smtp[1].messages.clear()
+    smtp[1].refuse = 0
 
 
 @pytest.fixture

@@ -165,8 +165,12 @@ class Mailbox:
     """What the SMTP server received."""
 
     messages: list[Message] = field(default_factory=list)
+    refuse: int = 0  # how many of the next mails to turn away with a temporary failure
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        if self.refuse > 0:
+            self.refuse -= 1
+            return "451 4.3.0 Temporary failure, try again later"
         self.messages.append(message_from_bytes(envelope.content))
         return "250 OK"
 

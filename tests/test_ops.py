@@ -8,7 +8,9 @@ import re
 import httpx
 import pytest
 
-from tests.conftest import Backend, MakeUser
+from commissary.main import create_app
+from tests.conftest import Backend, MakeUser, make_settings
+from tests.servers import Mailbox, RedisServer, free_port
 
 PROBLEM_KEYS = {"type", "title", "status", "detail", "code"}
 
@@ -55,7 +57,7 @@ async def test_ready_checks_the_database_and_redis_when_configured(
     assert body["checks"] == expected
 
 
-async def test_ready_is_503_naming_redis_while_redis_is_down(
+async def test_ready_is_degraded_naming_redis_while_redis_is_down(
     client: httpx.AsyncClient, backend: Backend
 ) -> None:
     if backend.name == "sqlite":
@@ -67,15 +69,31 @@ async def test_ready_is_503_naming_redis_while_redis_is_down(
     finally:
         backend.redis.start()
 
-    assert response.status_code == 503, response.text
-    body = response.json()
-    assert body["status"] == "unavailable"
-    assert body["checks"]["database"] == "ok"
-    assert body["checks"]["redis"].startswith("error")
+    # The API still answers without Redis: 200, so replicas stay behind the load balancer.
+    assert response.status_code == 200, response.text
+    assert response.json() == {"status": "degraded", "checks": {"database": "ok", "redis": "down"}}
 
     again = await client.get("/ready")  # Redis back: ready again, without a restart
     assert again.status_code == 200, again.text
-    assert again.json()["checks"]["redis"] == "ok"
+    assert again.json() == {"status": "ok", "checks": {"database": "ok", "redis": "ok"}}
+
+
+async def test_ready_is_503_naming_the_database_when_it_is_down(
+    redis_server: RedisServer, smtp: tuple[int, Mailbox]
+) -> None:
+    nowhere = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/commissary"
+    app = create_app(make_settings(nowhere, redis_server.url, smtp[0]))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+    ):
+        response = await http.get("/ready")
+
+    assert response.status_code == 503, response.text
+    assert response.json() == {
+        "status": "unavailable",
+        "checks": {"database": "down", "redis": "ok"},
+    }
 
 
 # --- documentation ------------------------------------------------------------------------

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     verification_max_attempts: int = Field(5, gt=0)
     unverified_user_ttl: int = Field(2 * 24 * 3600, gt=0, description="seconds")
     purge_interval: int = Field(3600, gt=0, description="seconds between purges")
+    outbox_relay_interval: int = Field(
+        30, gt=0, description="seconds between two re-sends of jobs whose dispatch was lost"
+    )
     public_url: str = "http://127.0.0.1:8000"
     kitchen_min_seconds: float = Field(1.0, ge=0, description="simulated kitchen, shortest")
     kitchen_max_seconds: float = Field(5.0, ge=0, description="simulated kitchen, longest")

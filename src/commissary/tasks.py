@@ -27,7 +27,7 @@ class Periodic:
 
 PERIODIC = (
     Periodic("orders.sweep", lambda s: s.order_sweep_interval),
-    Periodic("ops.relay_outbox", lambda s: 30),
+    Periodic("ops.relay_outbox", lambda s: s.outbox_relay_interval),
     Periodic("users.purge_unverified", lambda s: s.purge_interval),
 )
 

@@ -1,26 +1,47 @@
-"""The RQ side: the job entry point a worker calls, the worker, and the cron scheduler.
+"""The RQ side: the job entry point a worker calls, the worker, and the periodic scheduler.
 
 Workers are RQ ``SimpleWorker``s: jobs run in the worker process on one long-lived event
 loop and connection pool, instead of forking a process (and a new pool) per job. Run more
-worker processes to scale out."""
+worker processes to scale out.
+
+Both long-running commands outlive any Redis outage: RQ's work loop ends on an error it
+does not expect (a refused connection in its suspension check, its bookkeeping after a
+job), so ``commissary worker`` supervises it, waits until Redis answers again and starts a
+fresh worker; ``commissary scheduler`` keeps its timetable in process and enqueues what
+fell due once Redis is back. Each outage is logged once when it starts and once when it
+ends (see :class:`commissary.core.redis.Outage`)."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import logging
+import signal
 import threading
+import time
+import uuid
+from types import FrameType
 from typing import Any
 
 import structlog
+from rq import SimpleWorker
 
 from commissary import tasks
 from commissary.config import Settings
 from commissary.core import jobs
+from commissary.core.db import utcnow
+from commissary.core.redis import UNAVAILABLE, Outage, sync_client
 from commissary.core.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 
 _local = threading.local()
 _preset: tuple[Settings] | None = None
+
+#: Longest wait between two attempts to reach Redis again, in seconds.
+MAX_BACKOFF = 5.0
+#: A periodic run still queued or running after this long no longer holds back the next.
+STALE_RUN = dt.timedelta(minutes=10)
 
 
 def use_settings(settings: Settings | None) -> None:
@@ -58,58 +79,250 @@ def run_job(name: str, outbox_id: int | None, payload: dict[str, Any]) -> None:
         structlog.contextvars.unbind_contextvars("job", "outbox_id")
 
 
-def run_periodic(name: str) -> None:
-    run_job(name, None, {})
+class Worker(SimpleWorker):
+    """RQ's worker, reporting Redis outages to an :class:`Outage` instead of a log line per
+    retry, and re-registering itself when Redis comes back empty after a restart."""
+
+    # RQ doubles its reconnect wait up to a minute; a worker idle that long after Redis
+    # is back would leave the queue waiting for nothing.
+    max_connection_wait_time = MAX_BACKOFF
+    outage: Outage | None = None
+    stop_asked = False
+    _outages_seen = 0
+
+    def watch(self, outage: Outage) -> None:
+        self.outage, self._outages_seen = outage, outage.count
+
+    def request_stop(self, signum: int, frame: FrameType | None) -> None:
+        self.stop_asked = True
+        super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
+        super().heartbeat(timeout, pipeline)
+        if pipeline is None and self.outage is not None:
+            self.outage.up()
+            if self.outage.count != self._outages_seen:
+                from rq import worker_registration
+
+                # A restarted Redis has forgotten this worker: tell it again, as at birth.
+                self.connection.hset(self.key, mapping=self.serialize())
+                worker_registration.register(self)
+                self._outages_seen = self.outage.count
+
+
+class _QuietRedisErrors(logging.Filter):
+    """Turns RQ's log lines about an unreachable Redis (one per retry, with a traceback
+    when its work loop gives up) into outage state changes."""
+
+    def __init__(self, outage: Outage) -> None:
+        super().__init__()
+        self.outage = outage
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        message = str(record.msg)
+        if isinstance(error, UNAVAILABLE) or "connect to Redis" in message:
+            self.outage.down(error or record.getMessage())
+            return False
+        return "Redis connection timeout" not in message
 
 
 def make_worker(settings: Settings, *, name: str | None = None, worker_class: Any = None) -> Any:
-    from redis import Redis
-    from rq import Queue, SimpleWorker
+    from rq import Queue
     from rq.serializers import JSONSerializer
 
     assert settings.redis_url
-    connection = Redis.from_url(settings.redis_url)
+    connection = sync_client(settings.redis_url)
     queue = Queue(jobs.QUEUE_NAME, connection=connection, serializer=JSONSerializer)
-    cls = worker_class or SimpleWorker
+    cls = worker_class or Worker
     return cls([queue], connection=connection, serializer=JSONSerializer, name=name)
+
+
+class _Stop:
+    """SIGTERM / SIGINT between two runs of RQ's loop, which installs its own handlers."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+
+    def install(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.event.set()
+
+
+def _wait_for_redis(settings: Settings, outage: Outage, stop: _Stop) -> None:
+    """Return once Redis answers PING (or a stop was asked), trying with backoff."""
+    assert settings.redis_url
+    client = sync_client(settings.redis_url)
+    delay = 0.5
+    try:
+        while not stop.event.is_set():
+            try:
+                client.ping()
+            except UNAVAILABLE as exc:
+                outage.down(exc)
+                stop.event.wait(delay)
+                delay = min(delay * 2, MAX_BACKOFF)
+            else:
+                outage.up()
+                return
+    finally:
+        client.close()
+
+
+def _supervise(settings: Settings, outage: Outage, stop: _Stop) -> None:
+    """Run RQ's work loop; whenever it ends without being asked to, start it again once
+    Redis answers. Each run is a fresh worker: the last one may have died unregistered."""
+    while not stop.event.is_set():
+        worker: Worker | None = None
+        try:
+            worker = make_worker(settings)
+            worker.watch(outage)
+            worker.work(with_scheduler=False, logging_level=settings.log_level.upper())
+        except UNAVAILABLE as exc:
+            outage.down(exc)
+        except Exception:
+            log.exception("worker_loop_failed")
+        finally:
+            if worker is not None and worker.pubsub_thread is not None:
+                worker.pubsub_thread.stop()  # it retries forever otherwise
+        if worker is not None and worker.stop_asked:
+            return
+        stop.install()
+        if not outage.is_down:
+            log.error("worker_loop_ended_restarting")
+            stop.event.wait(1.0)  # an error that is not Redis's must not spin
+        _wait_for_redis(settings, outage, stop)
+
+
+class ScheduledJobMover(threading.Thread):
+    """RQ's scheduler loop (moves delayed jobs and retries to the queue once due), run in a
+    thread of the worker.
+
+    RQ's ``with_scheduler`` forks it as a child process, and a worker killed with SIGKILL
+    left that child running as an orphan holding the scheduler lock; a thread cannot
+    outlive its process. RQ's lock is unchanged: one worker at a time moves jobs, the
+    others stand by and take over once its lock expires. Redis errors end one pass, never
+    the loop."""
+
+    def __init__(self, settings: Settings, outage: Outage) -> None:
+        super().__init__(name="rq-scheduler", daemon=True)
+        from rq.scheduler import RQScheduler
+        from rq.serializers import JSONSerializer
+
+        assert settings.redis_url
+        self.stopping = threading.Event()
+        self._outage = outage
+        self._scheduler = RQScheduler(
+            [jobs.QUEUE_NAME],
+            connection=sync_client(settings.redis_url),
+            serializer=JSONSerializer,
+            logging_level=settings.log_level.upper(),
+        )
+
+    def run(self) -> None:
+        scheduler, born = self._scheduler, False
+        while not self.stopping.is_set():
+            try:
+                if not born:
+                    scheduler.register_birth()
+                    born = True
+                # RQ's standby schedulers try for the lock every two minutes; a try each
+                # pass takes over from a killed worker as soon as its lock expires.
+                if not scheduler.acquired_locks:
+                    scheduler.acquire_locks()  # type: ignore[no-untyped-call]
+                scheduler.heartbeat()  # type: ignore[no-untyped-call]
+                scheduler.enqueue_scheduled_jobs()  # type: ignore[no-untyped-call]
+                self._outage.up()
+            except UNAVAILABLE as exc:
+                self._outage.down(exc)
+            except Exception:
+                log.exception("scheduled_job_mover_failed")
+            self.stopping.wait(scheduler.interval)
+        try:
+            scheduler.release_locks()  # type: ignore[no-untyped-call]
+            scheduler.register_death()
+        except UNAVAILABLE:
+            pass  # the lock expires by itself
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(10)
 
 
 def start_worker(settings: Settings, *, burst: bool = False) -> None:
     tasks.load()
-    worker = make_worker(settings)
+    outage = Outage("worker")
+    logging.getLogger("rq.worker").addFilter(_QuietRedisErrors(outage))
     try:
-        worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level.upper())
+        if burst:
+            # In burst mode RQ moves the due jobs once, in this process, before working.
+            make_worker(settings).work(
+                burst=True, with_scheduler=True, logging_level=settings.log_level.upper()
+            )
+            return
+        mover = ScheduledJobMover(settings, outage)
+        mover.start()
+        try:
+            _supervise(settings, outage, _Stop())
+        finally:
+            mover.stop()
     finally:
         close_context()
 
 
 def start_scheduler(settings: Settings) -> None:
-    """Run the periodic jobs through RQ's cron scheduler. Run exactly one of these."""
-    from redis import Redis
-    from rq import Queue
-    from rq.cron import CronJob, CronScheduler
-    from rq.serializers import JSONSerializer
+    """Enqueue each periodic job of :data:`commissary.tasks.PERIODIC` on its interval. Run
+    exactly one.
 
+    The timetable lives here rather than in RQ's cron: RQ's ``CronJob`` enqueues with the
+    pickle serializer and offers no way to choose another, while our workers read JSON.
+    A run is not enqueued again while the previous one is still queued or running, and a
+    run missed while Redis was away is enqueued as soon as it is back."""
     assert settings.redis_url
-    connection = Redis.from_url(settings.redis_url)
-
-    class JsonCronJob(CronJob):
-        # RQ's cron enqueues with the default (pickle) serializer; our workers speak JSON.
-        def enqueue(self, connection: Redis) -> Any:
-            assert self.func is not None
-            queue = Queue(self.queue_name, connection=connection, serializer=JSONSerializer)
-            return queue.enqueue(self.func, args=self.args, **self.job_options)
-
-    scheduler = CronScheduler(connection=connection, logging_level=settings.log_level.upper())
+    tasks.load()
+    outage, stop = Outage("scheduler"), _Stop()
+    stop.install()
+    dispatcher = jobs.RQDispatcher(settings.redis_url)
+    due = dict.fromkeys((p.name for p in tasks.PERIODIC), 0.0)
+    last: dict[str, str] = {}
     for periodic in tasks.PERIODIC:
-        cron_job = JsonCronJob(
-            queue_name=jobs.QUEUE_NAME,
-            func=run_periodic,
-            args=(periodic.name,),
-            interval=periodic.every(settings),
-            name=periodic.name,
-            ttl=periodic.every(settings),
-        )
-        scheduler._cron_jobs.append(cron_job)
         log.info("periodic_job_registered", job=periodic.name, every=periodic.every(settings))
-    scheduler.start()  # type: ignore[no-untyped-call]
+    while not stop.event.is_set():
+        for periodic in tasks.PERIODIC:
+            if time.monotonic() < due[periodic.name]:
+                continue
+            try:
+                _enqueue_periodic(dispatcher, periodic.name, last)
+            except UNAVAILABLE as exc:
+                outage.down(exc)
+                break
+            outage.up()
+            due[periodic.name] = time.monotonic() + periodic.every(settings)
+        stop.event.wait(min(1.0, max(0.05, min(due.values()) - time.monotonic())))
+    dispatcher.connection.close()
+
+
+def _enqueue_periodic(dispatcher: jobs.RQDispatcher, name: str, last: dict[str, str]) -> None:
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job, JobStatus
+
+    if name in last:
+        try:
+            previous = Job.fetch(
+                last[name], connection=dispatcher.connection, serializer=dispatcher.queue.serializer
+            )
+        except NoSuchJobError:
+            pass
+        else:
+            # A run "started" long ago belonged to a worker that died; RQ notices that late.
+            recent = previous.enqueued_at and utcnow() - previous.enqueued_at < STALE_RUN
+            if recent and previous.get_status() in {JobStatus.QUEUED, JobStatus.STARTED}:
+                return
+    job_id = f"periodic-{name.replace('.', '_')}-{uuid.uuid4().hex[:12]}"
+    dispatcher.queue.enqueue(
+        jobs.RQ_ENTRY, args=(name, None, {}), job_id=job_id, result_ttl=600, failure_ttl=86400
+    )
+    last[name] = job_id

@@ -1,12 +1,18 @@
-"""Fixed-window counters: in Redis when configured (shared by every replica), else in process."""
+"""Fixed-window counters: in Redis when configured (shared by every replica), else in process.
+While a configured Redis is away they count in process, so sign-in keeps answering."""
 
 from __future__ import annotations
 
 import math
 import time
-from typing import Protocol
+from collections.abc import Awaitable, Callable
+from typing import Protocol, TypeVar
 
 from redis.asyncio import Redis
+
+from commissary.core.redis import UNAVAILABLE, Outage
+
+T = TypeVar("T")
 
 
 class RateLimiter(Protocol):
@@ -70,3 +76,45 @@ class RedisRateLimiter:
 
     async def reset(self, key: str) -> None:
         await self._redis.delete(self.PREFIX + key)
+
+
+class FallbackRateLimiter:
+    """Counts in Redis; while Redis is away, in this process, and in Redis again once it
+    answers. In process, each replica counts for itself: the limits are looser by the
+    number of replicas for the length of the outage, instead of sign-in failing. While
+    Redis is away it is tried again at most once every ``PROBE_EVERY`` seconds, so requests
+    do not each wait for a refused connection."""
+
+    PROBE_EVERY = 1.0
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = RedisRateLimiter(redis)
+        self._memory = MemoryRateLimiter()
+        self._outage = Outage("rate_limiter", fallback="counting in process")
+        self._probe_at = 0.0
+
+    async def _either(
+        self, in_redis: Callable[[], Awaitable[T]], in_memory: Callable[[], Awaitable[T]]
+    ) -> T:
+        if self._outage.is_down and time.monotonic() < self._probe_at:
+            return await in_memory()
+        try:
+            result = await in_redis()
+        except UNAVAILABLE as exc:
+            self._outage.down(exc)
+            self._probe_at = time.monotonic() + self.PROBE_EVERY
+            return await in_memory()
+        self._outage.up()
+        return result
+
+    async def hit(self, key: str, window: int) -> tuple[int, int]:
+        return await self._either(
+            lambda: self._redis.hit(key, window), lambda: self._memory.hit(key, window)
+        )
+
+    async def peek(self, key: str) -> tuple[int, int]:
+        return await self._either(lambda: self._redis.peek(key), lambda: self._memory.peek(key))
+
+    async def reset(self, key: str) -> None:
+        await self._memory.reset(key)  # an in-process count may outlive the outage
+        await self._either(lambda: self._redis.reset(key), lambda: self._memory.reset(key))

@@ -1,10 +1,19 @@
-"""Redis clients for the API and the job dispatcher: bounded timeouts, and reconnection with
-backoff so a Redis restart does not fail the first calls on stale pooled connections."""
+"""Redis clients and what a process does while Redis is away.
+
+The API's clients fail fast: a refused or dropped connection is retried once (a pooled
+connection left stale by a Redis restart fails on first use, the retry opens a fresh one),
+a slow or hung Redis is never retried (each retry would add another full timeout), and
+every wait is bounded. Callers treat a Redis error as "Redis is down" and fall back or
+answer for themselves; :class:`Outage` logs such a period once when it starts and once when
+it ends, however many calls fail in between."""
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
+import structlog
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry as AsyncRetry
@@ -13,22 +22,69 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
+log = structlog.get_logger(__name__)
+
+#: What "Redis is away" looks like to a caller.
+UNAVAILABLE: tuple[type[Exception], ...] = (RedisConnectionError, RedisTimeoutError)
+
 _OPTIONS: dict[str, Any] = {
-    "socket_timeout": 5,
-    "socket_connect_timeout": 2,
+    "socket_timeout": 2,
+    "socket_connect_timeout": 1,
     "health_check_interval": 30,
-    "retry_on_error": [RedisConnectionError, RedisTimeoutError],
 }
 
 
 def _backoff() -> ExponentialBackoff:
-    return ExponentialBackoff(cap=1.0, base=0.05)
+    return ExponentialBackoff(cap=0.5, base=0.05)
 
 
 def async_client(url: str) -> Redis:
-    return Redis.from_url(url, retry=AsyncRetry(_backoff(), retries=3), **_OPTIONS)
+    """The API's client (rate limits, readiness, caches)."""
+    retry = AsyncRetry(_backoff(), retries=1, supported_errors=(RedisConnectionError,))
+    return Redis.from_url(url, retry=retry, **_OPTIONS)
 
 
 def sync_client(url: str) -> SyncRedis:
-    """For RQ, which speaks the synchronous client (used off the event loop)."""
-    return SyncRedis.from_url(url, retry=Retry(_backoff(), retries=2), **_OPTIONS)
+    """For RQ, which speaks the synchronous client (used off the event loop). An RQ worker
+    raises this client's socket timeout above its blocking dequeue wait by itself."""
+    retry = Retry(_backoff(), retries=1, supported_errors=(RedisConnectionError,))
+    return SyncRedis.from_url(url, retry=retry, **_OPTIONS)
+
+
+class Outage:
+    """Tracks whether ``component`` can reach Redis; logs each change of that state once.
+    Safe to share between threads."""
+
+    def __init__(self, component: str, **context: str) -> None:
+        self.component = component
+        self._context = context
+        self._since: float | None = None
+        self.count = 0  # outages so far
+        self._lock = threading.Lock()
+
+    @property
+    def is_down(self) -> bool:
+        return self._since is not None
+
+    def down(self, error: object) -> bool:
+        """Redis failed a call; True if this starts an outage (and was logged)."""
+        with self._lock:
+            if self._since is not None:
+                return False
+            self._since = time.monotonic()
+            self.count += 1
+        log.warning(
+            "redis_unavailable", component=self.component, error=str(error), **self._context
+        )
+        return True
+
+    def up(self) -> bool:
+        """Redis answered; True if this ends an outage (and was logged)."""
+        if self._since is None:  # the common case: no lock taken
+            return False
+        with self._lock:
+            if self._since is None:
+                return False
+            seconds, self._since = time.monotonic() - self._since, None
+        log.info("redis_available", component=self.component, down_for=round(seconds, 1))
+        return True

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from commissary.config import Settings
 from commissary.core.db import create_engine, create_sessionmaker
 from commissary.core.mail import Mailer
-from commissary.core.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from commissary.core.ratelimit import FallbackRateLimiter, MemoryRateLimiter, RateLimiter
 from commissary.core.redis import async_client
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ class Runtime:
             engine=create_engine(settings),
             redis=redis,
             mailer=Mailer(settings),
-            limiter=RedisRateLimiter(redis) if redis else MemoryRateLimiter(),
+            limiter=FallbackRateLimiter(redis) if redis else MemoryRateLimiter(),
         )
         runtime.sessionmaker = create_sessionmaker(runtime.engine, {"runtime": runtime})
         runtime.jobs = (

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from functools import partial
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commissary.core import jobs
-from commissary.core.db import after_commit, release, utcnow
+from commissary.core.db import release, utcnow
 from commissary.core.errors import InvalidInput, TooManyRequests, Unauthorized
 from commissary.core.mail import Mail
 from commissary.core.runtime import Runtime
@@ -64,7 +63,14 @@ async def register(session: AsyncSession, data: RegisterIn) -> User:
 
 async def send_verification(session: AsyncSession, user_id: int) -> None:
     """Issue a fresh code (replacing any earlier one) and mail it with a one-click link.
-    Only the code's keyed hash is stored."""
+    Only the code's keyed hash is stored, and the code is made here, in the job: it never
+    sits in a queue.
+
+    The mail is sent inside the job's transaction: if SMTP fails, the job fails, the new
+    code and the job's outbox row are rolled back, and the job is retried; once the mail
+    is accepted the transaction commits, so the job (and its mail) is done once. A
+    transaction that fails after the mail went out sends another mail with a new code.
+    On SQLite the job holds the write lock meanwhile, for at most ``SMTP_TIMEOUT``."""
     runtime = jobs.runtime_of(session)
     user = await repo.get(session, user_id)
     if user is None or user.is_verified:
@@ -93,9 +99,7 @@ async def send_verification(session: AsyncSession, user_id: int) -> None:
         f"The code is valid for {ttl // 3600} hours.\n"
     )
     mail = Mail(to=user.email, subject="Your Commissary verification code", text=text)
-    # Sent once the new code is stored, with no transaction (or SQLite lock) held during
-    # the SMTP exchange. A mail lost after that is what "resend" is for.
-    after_commit(session, partial(runtime.mailer.send, mail))
+    await runtime.mailer.send(mail)
 
 
 def _mark_verified(session: AsyncSession, user: User) -> None:
