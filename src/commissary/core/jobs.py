@@ -222,7 +222,8 @@ class RQDispatcher:
     WAKE_PREFIX = "commissary:wake:"
     WAKE_TTL = 10  # a lost run (Redis flushed, worker died) stops blocking wakes this soon
 
-    def __init__(self, redis_url: str, redis: Redis) -> None:
+    def __init__(self, redis_url: str, redis: Redis | None = None) -> None:
+        """``redis`` (async) serves wakes; a process that only enqueues may leave it out."""
         from rq import Queue
         from rq.serializers import JSONSerializer
 
@@ -257,6 +258,7 @@ class RQDispatcher:
     async def wake(self, name: str) -> None:
         """One ``SET NX`` per wake; only the first wake since the last run started enqueues
         (and pays the thread hop of RQ's synchronous client)."""
+        assert self._redis is not None, "wakes need the async Redis client"
         try:
             first = await self._redis.set(self.WAKE_PREFIX + name, 1, nx=True, ex=self.WAKE_TTL)
             if first:
@@ -265,6 +267,8 @@ class RQDispatcher:
             log.warning("job_wake_failed", job=name, error=str(exc))
 
     async def clear_wake(self, name: str) -> None:
+        if self._redis is None:
+            return
         try:
             await self._redis.delete(self.WAKE_PREFIX + name)
         except RedisError as exc:
