@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(10, gt=0)
     db_max_overflow: int = Field(10, ge=0)
 
+    # Public menu answers (products, categories, restaurants), read through a cache: Redis
+    # when REDIS_URL is set, else an in-process LRU bounded by CACHE_MAX_BYTES.
+    cache_enabled: bool = True
+    cache_ttl: int = Field(300, gt=0, description="seconds a cached menu answer lives")
+    cache_max_bytes: int = Field(64 * 2**20, gt=0, description="in-process cache size bound")
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
