@@ -81,6 +81,22 @@ async def test_menu_reads_are_cached_byte_for_byte(
     assert cached.json()[field] >= 1
 
 
+async def test_the_endpoint_and_the_fast_path_share_their_keys(
+    client: httpx.AsyncClient, admin: Account
+) -> None:
+    """``/products/01`` is not answered before routing; its endpoint finds the answer that
+    ``/products/1`` stored, and the other way round."""
+    place = await make_restaurant(client, admin)
+    product = await make_product(client, admin, place["id"])
+    canonical, padded = f"{API}/products/{product['id']}", f"{API}/products/0{product['id']}"
+    stored = await client.get(padded)
+    assert stored.headers["X-Cache"] == "miss"
+    through_fast_path = await client.get(canonical)
+    through_endpoint = await client.get(padded)
+    assert through_fast_path.headers["X-Cache"] == through_endpoint.headers["X-Cache"] == "hit"
+    assert through_fast_path.content == through_endpoint.content == stored.content
+
+
 async def test_the_same_answer_for_everyone(
     client: httpx.AsyncClient, admin: Account, make_user: MakeUser
 ) -> None:

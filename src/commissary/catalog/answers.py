@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commissary.catalog import service
 from commissary.catalog.schemas import CategoryRead, ProductRead, RestaurantRead
-from commissary.core.cache import Fresh
+from commissary.core.cached_reads import Fresh
 from commissary.core.db import utcnow
 from commissary.core.listing import ListQuery, Page
 from commissary.models import Restaurant

@@ -22,9 +22,9 @@ from commissary.catalog.schemas import (
     RestaurantReplace,
     RestaurantUpdate,
 )
-from commissary.core.cache import CACHED_RESPONSE, Fresh, query_key, serve
+from commissary.core.cached_reads import CACHED_RESPONSE, Fresh, list_key, serve
 from commissary.core.deps import SessionDep
-from commissary.core.ids import IdPath
+from commissary.core.ids import MAX_ID, IdPath
 from commissary.core.listing import ListQuery, ListSpec, Page, parse_list_query
 from commissary.models import Role, User
 from commissary.users.dependencies import AdminUser, require_role
@@ -44,7 +44,26 @@ def _listing(
     async def build(session: AsyncSession) -> Fresh:
         return await answer(session, parse_list_query(request.query_params, spec))
 
-    return serve(request, query_key(name, request), build)
+    return serve(request, list_key(name, request.scope["query_string"]), build)
+
+
+_LISTS = {"/restaurants": "restaurants", "/categories": "categories", "/products": "products"}
+_ITEMS = {"/restaurants": "restaurant", "/categories": "category", "/products": "product"}
+
+
+def cache_key(path: str, query_string: bytes) -> str | None:
+    """The key the public read at ``path`` (below the API prefix) stores its answer under,
+    as the endpoint computes it, so ``CachedReads`` can answer it before routing; None for
+    any other path, and for an id the endpoint would not write the same way (``01``)."""
+    name = _LISTS.get(path)
+    if name is not None:
+        return list_key(name, query_string)
+    head, _, tail = path.rpartition("/")
+    name = _ITEMS.get(head)
+    canonical = tail.isascii() and tail.isdigit() and tail[:1] != "0" and len(tail) <= 19
+    if name is None or not canonical or int(tail) > MAX_ID:
+        return None
+    return f"{name}:{tail}"
 
 
 MenuEditor = Annotated[User, Depends(require_role(Role.RESTAURATEUR))]

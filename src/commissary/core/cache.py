@@ -35,17 +35,14 @@ each lookup compares that file's size with the last one seen and drops everythin
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import structlog
-from fastapi import Request, Response
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -57,9 +54,6 @@ from commissary.core.db import after_commit
 from commissary.core.redis import cache_client
 
 log = structlog.get_logger(__name__)
-
-JSON = "application/json"
-MAX_RAW_KEY = 200  # longer query strings are hashed, so a key stays small
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,59 +296,3 @@ def invalidate_menu(session: AsyncSession) -> None:
     effect = runtime.cache.invalidate
     if effect not in session.info.get("after_commit", ()):
         after_commit(session, effect)
-
-
-# Serving
-
-
-@dataclass(frozen=True, slots=True)
-class Fresh:
-    """An answer just read from the database. ``ttl`` shortens its life in the cache below
-    ``CACHE_TTL`` (an answer that depends on the clock); zero or less: not stored."""
-
-    body: bytes
-    ttl: float | None = None
-
-
-Build = Callable[[AsyncSession], Awaitable[Fresh]]
-
-_HIT = {"X-Cache": "hit"}
-_MISS = {"X-Cache": "miss"}
-
-CACHED_RESPONSE: dict[int | str, dict[str, Any]] = {
-    200: {
-        "headers": {
-            "X-Cache": {
-                "description": "`hit`: served from the menu cache; `miss`: read from the database.",
-                "schema": {"type": "string", "enum": ["hit", "miss"]},
-            }
-        }
-    }
-}
-
-
-async def serve(request: Request, key: str, build: Build) -> Response:
-    """The public answer under ``key``: the stored bytes as they are on a hit, else built by
-    ``build`` in a read-only session opened only now, stored, and sent."""
-    runtime = request.app.state.runtime
-    cache: AnswerCache = runtime.cache
-    found = await cache.lookup(key)
-    if found.body is not None:
-        return Response(found.body, media_type=JSON, headers=_HIT)
-    async with runtime.sessionmaker() as session:
-        fresh = await build(session)
-    if found.generation is not None:
-        ttl: float = runtime.settings.cache_ttl
-        if fresh.ttl is not None:
-            ttl = min(ttl, fresh.ttl)
-        if ttl > 0:
-            await cache.store(key, found.generation, fresh.body, ttl)
-    return Response(fresh.body, media_type=JSON, headers=_MISS)
-
-
-def query_key(name: str, request: Request) -> str:
-    """A key for a list answer: its name and the raw query string (hashed when long)."""
-    raw: bytes = request.scope["query_string"]
-    if len(raw) > MAX_RAW_KEY:
-        return f"{name}#{hashlib.sha256(raw).hexdigest()}"
-    return f"{name}?{raw.decode('latin-1')}"
