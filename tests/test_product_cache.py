@@ -208,6 +208,18 @@ async def test_a_write_drops_what_it_changes(
         assert (await client.get(url)).headers["X-Cache"] == "hit"  # and it is cached again
 
 
+async def test_deleting_an_owner_drops_its_restaurants(
+    client: httpx.AsyncClient, admin: Account, make_user: MakeUser
+) -> None:
+    owner = await make_user(Role.RESTAURATEUR)
+    place = await make_restaurant(client, admin, owner_ids=[owner.user.id])
+    url = f"{API}/restaurants/{place['id']}"
+    assert (await warm(client, url)).json()["owner_ids"] == [owner.user.id]
+    gone = await client.delete(f"{API}/users/{owner.user.id}", headers=admin.headers)
+    assert gone.status_code == 204
+    assert (await client.get(url)).json()["owner_ids"] == []
+
+
 async def test_a_rolled_back_write_keeps_the_cache(
     client: httpx.AsyncClient, backend: Backend, admin: Account
 ) -> None:
