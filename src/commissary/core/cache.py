@@ -17,15 +17,19 @@ lookup sees a newer generation, and a reader that computed its answer from older
 only store it under an older generation, which nobody looks up any more. A write's own client
 therefore never reads a stale answer after it.
 
-Redis away: lookups fail within half a second and the answer comes from the database (logged
-once per outage, never a 500); writes still commit. A write whose invalidation failed could
-leave answers older than it in the generation that survives the outage, so the process
-remembers it: it advances the generation before its next lookup is served from the cache, and
-retries every second in the background so other replicas stop serving those answers too. The
-same happens after a lookup or store found Redis unreachable (a restart may have restored an
-older snapshot). A Redis that comes back empty starts a new generation from the clock (in
-microseconds), which is above every generation used before, so an answer computed before the
-outage and stored after it is never read.
+Redis away: a lookup gives up within a second and the answer comes from the database
+(logged once per outage, never a 500); meanwhile only one lookup at a time tries Redis and the
+others go straight to the database, so a Redis that hangs does not slow every read. Writes
+still commit, but their invalidation cannot reach Redis, and the answers cached before them
+would come back with it. So the process owes an advance of the generation: its next lookup
+that reaches Redis advances it before reading (in the same round trip), and a background task
+retries every second so that other replicas stop serving those answers too. A lookup or store
+that found Redis unreachable owes one as well (Redis may come back from an older snapshot). A
+Redis that comes back empty starts a new generation from the clock in microseconds, above any
+generation used before, so an answer computed before the outage and stored after it is never
+read. What remains: another replica may serve answers older than a write made during the
+outage for up to a second after Redis returns (or until ``CACHE_TTL`` if Redis stays
+unreachable from the writer's process only).
 
 The in-process cache keeps its generation in memory. On a SQLite file, a process that changes
 the menu (the command line next to ``serve``) also appends a byte to ``<database>-menu``;
@@ -194,9 +198,13 @@ class RedisCache:
         self._owed = 0  # failures that may have left answers older than the database
         self._settled = 0  # the value of _owed that the last advance of the generation covers
         self._down = False
+        self._probing = False
         self._retry: asyncio.Task[None] | None = None
 
     async def lookup(self, key: str) -> Lookup:
+        if self._down and self._probing:
+            return NO_CACHE  # one request at a time finds out whether Redis is back
+        probing = self._probing = self._down
         owed = self._owed
         advance = owed != self._settled
         try:
@@ -206,17 +214,24 @@ class RedisCache:
         except RedisError as exc:
             self._failed(exc)
             return NO_CACHE
+        finally:
+            if probing:
+                self._probing = False
         self._reachable(owed if advance else None)
         return Lookup(body, int(gen))
 
     async def store(self, key: str, generation: int, body: bytes, ttl: float) -> None:
+        if self._down:
+            return
         try:
             await self._redis.set(f"{self.PREFIX}{generation}:{key}", body, px=_millis(ttl))
         except RedisError as exc:
             self._failed(exc)
 
     async def invalidate(self) -> None:
-        if not await self._advance():
+        # While Redis is away the write does not wait for it: the debt is settled by this
+        # process's next lookup or by the retry task, whichever reaches Redis first.
+        if self._down or not await self._advance():
             self._owed += 1
             if self._retry is None or self._retry.done():
                 self._retry = asyncio.create_task(self._advance_until_settled())
