@@ -14,6 +14,7 @@ from structlog.testing import capture_logs
 
 from commissary.catalog import answers
 from commissary.catalog import service as catalog
+from commissary.catalog.router import cache_key
 from commissary.catalog.schemas import ProductUpdate
 from commissary.core.cache import invalidate_menu
 from commissary.core.db import commit, rollback
@@ -242,16 +243,16 @@ async def test_an_answer_read_before_a_write_is_never_stored_after_it(backend: B
     """The race the generation closes: a reader looks up (miss), a write commits and
     invalidates, then the reader stores what it read before the write."""
     cache = backend.runtime.cache
-    looked_up = await cache.lookup("product:1")
+    looked_up = await cache.lookup("/products/1")
     assert looked_up.body is None
     assert looked_up.generation is not None
     await cache.invalidate()
-    await cache.store("product:1", looked_up.generation, b'{"stale":true}', 60)
-    assert (await cache.lookup("product:1")).body is None
-    fresh = await cache.lookup("product:1")
+    await cache.store("/products/1", looked_up.generation, b'{"stale":true}', 60)
+    assert (await cache.lookup("/products/1")).body is None
+    fresh = await cache.lookup("/products/1")
     assert fresh.generation is not None
-    await cache.store("product:1", fresh.generation, b'{"fresh":true}', 60)
-    assert (await cache.lookup("product:1")).body == b'{"fresh":true}'
+    await cache.store("/products/1", fresh.generation, b'{"fresh":true}', 60)
+    assert (await cache.lookup("/products/1")).body == b'{"fresh":true}'
 
 
 async def test_a_write_from_another_process_drops_the_cache(
@@ -328,6 +329,18 @@ async def test_a_write_whose_invalidation_failed_is_not_hidden_by_the_cache(
     after = await client.get(url)
     assert after.json()["name"] == "Changed"
     assert after.headers["X-Cache"] == "miss"
+
+
+def test_the_fast_path_knows_the_keys_of_the_menu_reads_only() -> None:
+    assert cache_key("/products/12", b"") == "/products/12"
+    assert cache_key("/restaurants/3", b"x=1") == "/restaurants/3"
+    assert cache_key("/products", b"limit=20") == "/products?limit=20"
+    assert cache_key("/categories", b"") == "/categories?"
+    assert cache_key("/products", b"search=" + b"x" * 300).startswith("/products#")
+    for other in ("/products/012", "/products/0", "/products/1x", "/products/", "/orders/1"):
+        assert cache_key(other, b"") is None, other
+    assert cache_key(f"/products/{2**63}", b"") is None
+    assert cache_key("/products/\u0661", b"") is None  # an Arabic-Indic digit one
 
 
 def test_an_answer_with_opening_hours_lives_until_the_next_minute() -> None:

@@ -34,7 +34,7 @@ router = APIRouter(tags=["catalog"])
 
 def _listing(
     request: Request,
-    name: str,
+    path: str,
     spec: ListSpec,
     answer: Callable[[AsyncSession, ListQuery], Awaitable[Fresh]],
 ) -> Awaitable[Response]:
@@ -44,26 +44,24 @@ def _listing(
     async def build(session: AsyncSession) -> Fresh:
         return await answer(session, parse_list_query(request.query_params, spec))
 
-    return serve(request, list_key(name, request.scope["query_string"]), build)
+    return serve(request, list_key(path, request.scope["query_string"]), build)
 
 
-_LISTS = {"/restaurants": "restaurants", "/categories": "categories", "/products": "products"}
-_ITEMS = {"/restaurants": "restaurant", "/categories": "category", "/products": "product"}
+MENU_LISTS = frozenset({"/restaurants", "/categories", "/products"})
 
 
 def cache_key(path: str, query_string: bytes) -> str | None:
-    """The key the public read at ``path`` (below the API prefix) stores its answer under,
-    as the endpoint computes it, so ``CachedReads`` can answer it before routing; None for
-    any other path, and for an id the endpoint would not write the same way (``01``)."""
-    name = _LISTS.get(path)
-    if name is not None:
-        return list_key(name, query_string)
+    """The key the public read at ``path`` (below the API prefix) stores its answer under, as
+    its endpoint computes it (the path itself, with the query for a list), so ``CachedReads``
+    can answer it before routing. None for any other path, and for an id that the endpoint
+    would spell differently (``01``)."""
+    if path in MENU_LISTS:
+        return list_key(path, query_string)
     head, _, tail = path.rpartition("/")
-    name = _ITEMS.get(head)
     canonical = tail.isascii() and tail.isdigit() and tail[:1] != "0" and len(tail) <= 19
-    if name is None or not canonical or int(tail) > MAX_ID:
+    if head not in MENU_LISTS or not canonical or int(tail) > MAX_ID:
         return None
-    return f"{name}:{tail}"
+    return path
 
 
 MenuEditor = Annotated[User, Depends(require_role(Role.RESTAURATEUR))]
@@ -83,7 +81,7 @@ async def list_restaurants(request: Request) -> Response:
     """Public. Filters: `name`, `slug`, `is_active`, `kitchen_mode`, `timezone`, `created_at`
     (with `__op` suffixes); `search` over name and description; `sort` by `name`, `slug`,
     `created_at`, `id`; `limit` (≤ 100), `offset`."""
-    return await _listing(request, "restaurants", repo.RESTAURANT_LIST, answers.restaurants)
+    return await _listing(request, "/restaurants", repo.RESTAURANT_LIST, answers.restaurants)
 
 
 @router.get(
@@ -91,7 +89,7 @@ async def list_restaurants(request: Request) -> Response:
 )
 async def read_restaurant(restaurant_id: IdPath, request: Request) -> Response:
     """Public."""
-    key = f"restaurant:{restaurant_id}"
+    key = f"/restaurants/{restaurant_id}"
     return await serve(request, key, lambda session: answers.restaurant(session, restaurant_id))
 
 
@@ -132,13 +130,13 @@ async def create_category(body: CategoryCreate, user: MenuEditor, session: Sessi
 @router.get("/categories", response_model=Page[CategoryRead], responses=CACHED_RESPONSE)
 async def list_categories(request: Request) -> Response:
     """Public, sorted by `position`, then `name`. Filters: `name`, `position`; `search`."""
-    return await _listing(request, "categories", repo.CATEGORY_LIST, answers.categories)
+    return await _listing(request, "/categories", repo.CATEGORY_LIST, answers.categories)
 
 
 @router.get("/categories/{category_id}", response_model=CategoryRead, responses=CACHED_RESPONSE)
 async def read_category(category_id: IdPath, request: Request) -> Response:
     """Public."""
-    key = f"category:{category_id}"
+    key = f"/categories/{category_id}"
     return await serve(request, key, lambda session: answers.category(session, category_id))
 
 
@@ -176,13 +174,13 @@ async def list_products(request: Request) -> Response:
     `origin`, `currency`, `created_at` (with `__op` suffixes, e.g. `price__lte=10`,
     `name__icontains=soup`); `search` over name, description and origin; `sort` by `price`,
     `name`, `created_at`, `id`; `limit` (≤ 100), `offset`."""
-    return await _listing(request, "products", repo.PRODUCT_LIST, answers.products)
+    return await _listing(request, "/products", repo.PRODUCT_LIST, answers.products)
 
 
 @router.get("/products/{product_id}", response_model=ProductRead, responses=CACHED_RESPONSE)
 async def read_product(product_id: IdPath, request: Request) -> Response:
     """Public."""
-    key = f"product:{product_id}"
+    key = f"/products/{product_id}"
     return await serve(request, key, lambda session: answers.product(session, product_id))
 
 

@@ -58,11 +58,11 @@ CACHED_RESPONSE: dict[int | str, dict[str, Any]] = {
 }
 
 
-def list_key(name: str, query_string: bytes) -> str:
-    """A key for a list answer: its name and the raw query string (hashed when long)."""
+def list_key(path: str, query_string: bytes) -> str:
+    """A key for a list answer: its path and the raw query string (hashed when long)."""
     if len(query_string) > MAX_RAW_KEY:
-        return f"{name}#{hashlib.sha256(query_string).hexdigest()}"
-    return f"{name}?{query_string.decode('latin-1')}"
+        return f"{path}#{hashlib.sha256(query_string).hexdigest()}"
+    return f"{path}?{query_string.decode('latin-1')}"
 
 
 async def serve(request: Request, key: str, build: Build) -> Response:
