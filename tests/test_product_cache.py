@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,11 +17,17 @@ from commissary.catalog import answers
 from commissary.catalog import service as catalog
 from commissary.catalog.router import cache_key
 from commissary.catalog.schemas import ProductUpdate
-from commissary.core.cache import invalidate_menu
+from commissary.core.cache import (
+    DisabledCache,
+    MemoryCache,
+    RedisCache,
+    create_cache,
+    invalidate_menu,
+)
 from commissary.core.db import commit, rollback
 from commissary.core.runtime import Runtime
 from commissary.models import Restaurant, Role
-from tests.conftest import Account, Backend, MakeUser
+from tests.conftest import Account, Backend, MakeUser, make_settings
 from tests.test_catalog import API, hours_around, make_product, make_restaurant
 
 
@@ -362,3 +369,27 @@ def test_an_answer_with_opening_hours_lives_until_the_next_minute() -> None:
     next_minute = started.replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
     assert ttl is not None
     assert 0 < ttl <= (next_minute - started).total_seconds()
+
+
+async def test_the_in_process_cache_keeps_the_most_recent_answers_within_its_size() -> None:
+    cache = MemoryCache(max_bytes=10)
+    generation = (await cache.lookup("a")).generation
+    assert generation is not None
+    for key in ("a", "b"):
+        await cache.store(key, generation, b"1234", 60)
+    assert (await cache.lookup("a")).body == b"1234"  # now the most recent
+    await cache.store("c", generation, b"5678", 60)
+    assert [(await cache.lookup(k)).body for k in ("a", "b", "c")] == [b"1234", None, b"5678"]
+    await cache.store("huge", generation, b"x" * 11, 60)
+    assert (await cache.lookup("huge")).body is None
+
+
+async def test_the_backend_follows_the_settings(tmp_path: Path) -> None:
+    sqlite = f"sqlite+aiosqlite:///{tmp_path}/menu.db"
+    embedded = make_settings(sqlite, None, 25)
+    assert isinstance(create_cache(embedded), MemoryCache)
+    redis = create_cache(make_settings(sqlite, "redis://127.0.0.1:1/0", 25))
+    assert isinstance(redis, RedisCache)
+    await redis.close()
+    off = make_settings(sqlite, "redis://127.0.0.1:1/0", 25, cache_enabled=False)
+    assert isinstance(create_cache(off), DisabledCache)
