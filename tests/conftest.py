@@ -215,6 +215,7 @@ async def _clean(request: pytest.FixtureRequest) -> AsyncIterator[None]:
         await backend.runtime.redis.flushdb()
     else:
         backend.runtime.limiter = MemoryRateLimiter()
+    await backend.runtime.cache.invalidate()  # the ids of the truncated rows come back
 
 
 @pytest.fixture

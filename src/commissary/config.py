@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     order_batch_size: int = Field(200, gt=0, description="orders a worker processes at once")
     order_sweep_interval: int = Field(1, gt=0, description="seconds between order sweeps")
 
+    # Public menu answers (products, categories, restaurants), read through a cache: Redis
+    # when REDIS_URL is set, else an in-process LRU bounded by CACHE_MAX_BYTES.
+    cache_enabled: bool = True
+    cache_ttl: int = Field(300, gt=0, description="seconds a cached menu answer lives")
+    cache_max_bytes: int = Field(64 * 2**20, gt=0, description="in-process cache size bound")
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:

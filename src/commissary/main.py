@@ -11,8 +11,10 @@ from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from commissary import __version__, tasks
+from commissary.catalog.router import cache_key as catalog_cache_key
 from commissary.catalog.router import router as catalog_router
 from commissary.config import Settings
+from commissary.core.cached_reads import CachedReads
 from commissary.core.errors import UnexpectedErrorMiddleware, install_error_handlers
 from commissary.core.jobs import InlineDispatcher
 from commissary.core.logging import configure_logging
@@ -22,6 +24,7 @@ from commissary.ops.router import router as ops_router
 from commissary.orders.router import router as orders_router
 from commissary.users.router import auth_router, users_router
 
+API_PREFIX = "/api/v1"
 DESCRIPTION = """
 Commissary takes food orders for cafeterias, coffee-shop chains, restaurants and delivery
 marketplaces. Sign in with `POST /api/v1/auth/login` (or the **Authorize** button, e-mail as
@@ -61,6 +64,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json",
     )
     install_error_handlers(app)
+    # Innermost: a cached menu read is answered before routing, with every header below.
+    app.add_middleware(CachedReads, prefix=API_PREFIX, key_of=catalog_cache_key)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -73,7 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware)
 
-    api = APIRouter(prefix="/api/v1")
+    api = APIRouter(prefix=API_PREFIX)
     api.include_router(auth_router)
     api.include_router(users_router)
     api.include_router(catalog_router)

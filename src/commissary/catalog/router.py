@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from commissary.catalog import answers, service
 from commissary.catalog import repository as repo
-from commissary.catalog import service
 from commissary.catalog.schemas import (
     CategoryCreate,
     CategoryRead,
@@ -20,13 +22,47 @@ from commissary.catalog.schemas import (
     RestaurantReplace,
     RestaurantUpdate,
 )
+from commissary.core.cached_reads import CACHED_RESPONSE, Fresh, list_key, serve
 from commissary.core.deps import SessionDep
-from commissary.core.ids import IdPath
-from commissary.core.listing import Page, parse_list_query
+from commissary.core.ids import MAX_ID, IdPath
+from commissary.core.listing import ListQuery, ListSpec, Page, parse_list_query
 from commissary.models import Role, User
 from commissary.users.dependencies import AdminUser, require_role
 
 router = APIRouter(tags=["catalog"])
+
+
+def _listing(
+    request: Request,
+    path: str,
+    spec: ListSpec,
+    answer: Callable[[AsyncSession, ListQuery], Awaitable[Fresh]],
+) -> Awaitable[Response]:
+    """A public list through the menu cache. The query is parsed on a miss only: an answer
+    is cached only for a query that parsed, and the same query string parses the same."""
+
+    async def build(session: AsyncSession) -> Fresh:
+        return await answer(session, parse_list_query(request.query_params, spec))
+
+    return serve(request, list_key(path, request.scope["query_string"]), build)
+
+
+MENU_LISTS = frozenset({"/restaurants", "/categories", "/products"})
+
+
+def cache_key(path: str, query_string: bytes) -> str | None:
+    """The key the public read at ``path`` (below the API prefix) stores its answer under, as
+    its endpoint computes it (the path itself, with the query for a list), so ``CachedReads``
+    can answer it before routing. None for any other path, and for an id that the endpoint
+    would spell differently (``01``)."""
+    if path in MENU_LISTS:
+        return list_key(path, query_string)
+    head, _, tail = path.rpartition("/")
+    canonical = tail.isascii() and tail.isdigit() and tail[:1] != "0" and len(tail) <= 19
+    if head not in MENU_LISTS or not canonical or int(tail) > MAX_ID:
+        return None
+    return path
+
 
 MenuEditor = Annotated[User, Depends(require_role(Role.RESTAURATEUR))]
 NO_CONTENT = status.HTTP_204_NO_CONTENT
@@ -40,24 +76,21 @@ async def create_restaurant(
     return service.to_read(await service.create_restaurant(session, body, admin))
 
 
-@router.get("/restaurants", response_model=Page[RestaurantRead])
-async def list_restaurants(request: Request, session: SessionDep) -> object:
+@router.get("/restaurants", response_model=Page[RestaurantRead], responses=CACHED_RESPONSE)
+async def list_restaurants(request: Request) -> Response:
     """Public. Filters: `name`, `slug`, `is_active`, `kitchen_mode`, `timezone`, `created_at`
     (with `__op` suffixes); `search` over name and description; `sort` by `name`, `slug`,
     `created_at`, `id`; `limit` (≤ 100), `offset`."""
-    query = parse_list_query(request.query_params, repo.RESTAURANT_LIST)
-    items, total = await service.list_restaurants(session, query)
-    return {
-        "items": [service.to_read(item) for item in items],
-        "total": total,
-        "limit": query.limit,
-        "offset": query.offset,
-    }
+    return await _listing(request, "/restaurants", repo.RESTAURANT_LIST, answers.restaurants)
 
 
-@router.get("/restaurants/{restaurant_id}", response_model=RestaurantRead)
-async def read_restaurant(restaurant_id: IdPath, session: SessionDep) -> RestaurantRead:
-    return service.to_read(await service.get_restaurant(session, restaurant_id))
+@router.get(
+    "/restaurants/{restaurant_id}", response_model=RestaurantRead, responses=CACHED_RESPONSE
+)
+async def read_restaurant(restaurant_id: IdPath, request: Request) -> Response:
+    """Public."""
+    key = f"/restaurants/{restaurant_id}"
+    return await serve(request, key, lambda session: answers.restaurant(session, restaurant_id))
 
 
 @router.put("/restaurants/{restaurant_id}", response_model=RestaurantRead)
@@ -94,17 +127,17 @@ async def create_category(body: CategoryCreate, user: MenuEditor, session: Sessi
     return await service.create_category(session, body, user)
 
 
-@router.get("/categories", response_model=Page[CategoryRead])
-async def list_categories(request: Request, session: SessionDep) -> object:
+@router.get("/categories", response_model=Page[CategoryRead], responses=CACHED_RESPONSE)
+async def list_categories(request: Request) -> Response:
     """Public, sorted by `position`, then `name`. Filters: `name`, `position`; `search`."""
-    query = parse_list_query(request.query_params, repo.CATEGORY_LIST)
-    items, total = await service.list_categories(session, query)
-    return {"items": items, "total": total, "limit": query.limit, "offset": query.offset}
+    return await _listing(request, "/categories", repo.CATEGORY_LIST, answers.categories)
 
 
-@router.get("/categories/{category_id}", response_model=CategoryRead)
-async def read_category(category_id: IdPath, session: SessionDep) -> object:
-    return await service.get_category(session, category_id)
+@router.get("/categories/{category_id}", response_model=CategoryRead, responses=CACHED_RESPONSE)
+async def read_category(category_id: IdPath, request: Request) -> Response:
+    """Public."""
+    key = f"/categories/{category_id}"
+    return await serve(request, key, lambda session: answers.category(session, category_id))
 
 
 @router.put("/categories/{category_id}", response_model=CategoryRead)
@@ -135,20 +168,20 @@ async def create_product(body: ProductCreate, user: MenuEditor, session: Session
     return await service.create_product(session, body, user)
 
 
-@router.get("/products", response_model=Page[ProductRead])
-async def list_products(request: Request, session: SessionDep) -> object:
+@router.get("/products", response_model=Page[ProductRead], responses=CACHED_RESPONSE)
+async def list_products(request: Request) -> Response:
     """Public. Filters: `restaurant_id`, `category_id`, `is_available`, `price`, `name`,
     `origin`, `currency`, `created_at` (with `__op` suffixes, e.g. `price__lte=10`,
     `name__icontains=soup`); `search` over name, description and origin; `sort` by `price`,
     `name`, `created_at`, `id`; `limit` (≤ 100), `offset`."""
-    query = parse_list_query(request.query_params, repo.PRODUCT_LIST)
-    items, total = await service.list_products(session, query)
-    return {"items": items, "total": total, "limit": query.limit, "offset": query.offset}
+    return await _listing(request, "/products", repo.PRODUCT_LIST, answers.products)
 
 
-@router.get("/products/{product_id}", response_model=ProductRead)
-async def read_product(product_id: IdPath, session: SessionDep) -> object:
-    return await service.get_product(session, product_id)
+@router.get("/products/{product_id}", response_model=ProductRead, responses=CACHED_RESPONSE)
+async def read_product(product_id: IdPath, request: Request) -> Response:
+    """Public."""
+    key = f"/products/{product_id}"
+    return await serve(request, key, lambda session: answers.product(session, product_id))
 
 
 @router.put("/products/{product_id}", response_model=ProductRead)

@@ -1,5 +1,6 @@
 """Menu use cases: restaurants and their owners, categories, products.
-Services flush, never commit: the request boundary owns the transaction."""
+Services flush, never commit: the request boundary owns the transaction. Every write calls
+``invalidate_menu``, so cached menu answers are dropped once it commits."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from commissary.catalog.schemas import (
     RestaurantReplace,
     RestaurantUpdate,
 )
+from commissary.core.cache import invalidate_menu
 from commissary.core.db import utcnow
 from commissary.core.errors import (
     Conflict,
@@ -141,6 +143,7 @@ async def create_restaurant(
     restaurant = Restaurant(**fields, slug=slug, owners=owners, created_at=now, updated_at=now)
     session.add(restaurant)
     await _flush(session, SlugTaken(f"the slug '{slug}' is taken"))
+    invalidate_menu(session)
     audit.record(
         session,
         actor_id=actor.id,
@@ -181,6 +184,7 @@ async def _apply_restaurant(
     restaurant.updated_at = utcnow()
     await _flush(session, SlugTaken(f"the slug '{slug}' is taken"))
     fields = sorted(changes) + (["owner_ids"] if owner_ids is not None else [])
+    invalidate_menu(session)
     audit.record(
         session,
         actor_id=actor.id,
@@ -227,6 +231,7 @@ async def delete_restaurant(session: AsyncSession, restaurant_id: int, actor: Us
         await repo.delete_restaurant(session, restaurant_id)
     except IntegrityError:  # an order arrived since the check
         raise has_orders from None
+    invalidate_menu(session)
     audit.record(
         session,
         actor_id=actor.id,
@@ -266,6 +271,7 @@ async def create_category(session: AsyncSession, data: CategoryCreate, actor: Us
     category = Category(**data.model_dump(), created_at=now, updated_at=now)
     session.add(category)
     await _flush(session, CategoryNameTaken(f"a category named '{data.name}' already exists"))
+    invalidate_menu(session)
     audit.record(
         session,
         actor_id=actor.id,
@@ -293,6 +299,7 @@ async def update_category(
         setattr(category, name, value)
     category.updated_at = utcnow()
     await _flush(session, CategoryNameTaken(f"a category named '{category.name}' already exists"))
+    invalidate_menu(session)
     audit.record(
         session,
         actor_id=actor.id,
@@ -308,6 +315,7 @@ async def delete_category(session: AsyncSession, category_id: int, actor: User) 
     """Delete a category; its products stay, without a category."""
     await get_category(session, category_id)
     await repo.delete_category(session, category_id)
+    invalidate_menu(session)
     audit.record(
         session,
         actor_id=actor.id,
@@ -355,6 +363,7 @@ async def create_product(session: AsyncSession, data: ProductCreate, actor: User
     product = Product(**fields, price=round_money(data.price), created_at=now, updated_at=now)
     session.add(product)
     await session.flush()
+    invalidate_menu(session)
     audit.record(
         session,
         actor_id=actor.id,
@@ -388,6 +397,7 @@ async def update_product(
         setattr(product, name, value)
     product.updated_at = utcnow()
     await session.flush()
+    invalidate_menu(session)
     audit.record(
         session,
         actor_id=actor.id,
@@ -404,6 +414,7 @@ async def delete_product(session: AsyncSession, product_id: int, actor: User) ->
     product = await get_product(session, product_id)
     await _ensure_owns(session, actor, product.restaurant_id)
     await repo.delete_product(session, product_id)
+    invalidate_menu(session)
     audit.record(
         session,
         actor_id=actor.id,

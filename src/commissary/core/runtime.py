@@ -1,5 +1,6 @@
 """The process-wide services one API process or worker holds: settings, database, Redis,
-job dispatcher, mailer and rate limiter. Sessions carry it in ``session.info["runtime"]``."""
+job dispatcher, mailer, rate limiter and the menu cache. Sessions carry it in
+``session.info["runtime"]``."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from commissary.config import Settings
+from commissary.core.cache import AnswerCache, create_cache
 from commissary.core.db import create_engine, create_sessionmaker
 from commissary.core.mail import Mailer
 from commissary.core.ratelimit import FallbackRateLimiter, MemoryRateLimiter, RateLimiter
@@ -28,6 +30,7 @@ class Runtime:
     jobs: Dispatcher = field(init=False)
     mailer: Mailer
     limiter: RateLimiter
+    cache: AnswerCache
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
@@ -40,6 +43,7 @@ class Runtime:
             redis=redis,
             mailer=Mailer(settings),
             limiter=FallbackRateLimiter(redis) if redis else MemoryRateLimiter(),
+            cache=create_cache(settings),
         )
         runtime.sessionmaker = create_sessionmaker(runtime.engine, {"runtime": runtime})
         runtime.jobs = (
@@ -55,6 +59,7 @@ class Runtime:
 
     async def close(self) -> None:
         await self.jobs.close()
+        await self.cache.close()
         if self.redis is not None:
             await self.redis.aclose()
         await self.engine.dispose()

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commissary.core import jobs
+from commissary.core.cache import invalidate_menu
 from commissary.core.db import utcnow
 from commissary.core.errors import Conflict, InvalidInput, NotFound, reject_nulls
 from commissary.core.listing import ListQuery
@@ -166,6 +167,8 @@ async def delete_user(session: AsyncSession, user_id: int, actor_id: int | None)
     if user.id == actor_id:
         raise Conflict("an admin cannot delete their own account", code="cannot_modify_own_admin")
     await repo.delete_users(session, [user.id])
+    if user.role is Role.RESTAURATEUR:
+        invalidate_menu(session)  # the restaurants it owned list other owner_ids now
     audit.record(session, actor_id=actor_id, action="user.delete", entity="user", entity_id=user_id)
 
 
@@ -197,6 +200,8 @@ async def purge_unverified_batch(session: AsyncSession) -> int:
     if not ids:
         return 0
     deleted = await repo.delete_unverified(session, ids, cutoff)
+    if deleted:
+        invalidate_menu(session)  # a purged restaurateur leaves its restaurants' owner_ids
     audit.record(
         session, actor_id=None, action="user.purge_unverified", entity="user", ids=list(ids)
     )
