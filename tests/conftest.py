@@ -150,6 +150,8 @@ async def _truncate(runtime: Runtime) -> None:
         if runtime.settings.is_sqlite:
             for table in tables:
                 await conn.execute(text(f'DELETE FROM "{table}"'))  # noqa: S608 - our own names
+            # Ids restart, as PostgreSQL's RESTART IDENTITY does.
+            await conn.execute(text("DELETE FROM sqlite_sequence"))
         else:
             quoted = ", ".join(f'"{t}"' for t in tables)
             await conn.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))

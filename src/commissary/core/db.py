@@ -66,6 +66,10 @@ class Base(DeclarativeBase):
 
 
 IdPk = Annotated[int, mapped_column(BigId, primary_key=True, autoincrement=True)]
+# The ``__table_args__`` of every table with an ``IdPk``: SQLite otherwise hands the id of
+# a deleted row to the next insert (PostgreSQL's identity never does), and a stale
+# reference (a token, a link, a log line) would then name someone else.
+NEVER_REUSE_IDS: dict[str, Any] = {"sqlite_autoincrement": True}
 
 
 def utcnow() -> dt.datetime:
@@ -101,12 +105,18 @@ def _serialise_sqlite_writers(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
-        # SQLite's lower() folds ASCII only; case-insensitive filters must match "Ø" too.
-        dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
+        register_sqlite_functions(dbapi_connection)
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def register_sqlite_functions(dbapi_connection: Any) -> None:
+    """SQLite's lower() folds ASCII only; case-insensitive filters and the unique folded
+    category name must match "Ø" too. Migrations register it as well, so an index on
+    lower() is built with the function that later reads and writes it."""
+    dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
 
 
 def _lower(value: object) -> object:
