@@ -20,7 +20,13 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase, mapped_column
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    ORMExecuteState,
+    Session,
+    SessionTransaction,
+    mapped_column,
+)
 from sqlalchemy.types import TypeDecorator
 
 from commissary.config import Settings
@@ -149,12 +155,34 @@ async def commit(session: AsyncSession) -> None:
             log.exception("after_commit_effect_failed", effect=getattr(effect, "__qualname__", "?"))
 
 
+@event.listens_for(Session, "after_flush")
+def _flushed(session: Session, _context: Any) -> None:
+    session.info["wrote"] = True
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _executed(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        state.session.info["wrote"] = True
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _ended(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop("wrote", None)
+
+
+def only_read(session: AsyncSession) -> bool:
+    """Whether the unit of work has written nothing yet (flushed or pending)."""
+    return not (session.new or session.dirty or session.deleted or session.info.get("wrote"))
+
+
 async def release(session: AsyncSession) -> None:
     """End a read-only stretch of the unit of work before slow work (password hashing), so
     no pooled connection or SQLite write lock is held meanwhile. Loaded objects expire:
     read what is needed first. Nothing buffered is lost; nothing had been written."""
-    if session.new or session.dirty or session.deleted:
-        raise RuntimeError("release() would drop pending changes")
+    if not only_read(session):
+        raise RuntimeError("release() would drop changes")
     await session.rollback()
 
 

@@ -1,5 +1,6 @@
-"""The process-wide services one API process or worker holds: settings, database, Redis,
-job dispatcher, mailer and rate limiter. Sessions carry it in ``session.info["runtime"]``."""
+"""The process-wide services one API process or worker holds: settings, signing key,
+password hasher, database, Redis, job dispatcher, mailer and rate limiter. Sessions carry
+it in ``session.info["runtime"]``."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from commissary.core.db import create_engine, create_sessionmaker
 from commissary.core.mail import Mailer
 from commissary.core.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from commissary.core.redis import async_client
+from commissary.core.security import Passwords, signing_key
 
 if TYPE_CHECKING:
     from commissary.core.jobs import Dispatcher
@@ -28,11 +30,14 @@ class Runtime:
     jobs: Dispatcher = field(init=False)
     mailer: Mailer
     limiter: RateLimiter
+    secret: str
+    passwords: Passwords
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
         from commissary.core.jobs import InlineDispatcher, RQDispatcher
 
+        secret = signing_key(settings)
         redis = async_client(settings.redis_url) if settings.redis_url else None
         runtime = cls(
             settings=settings,
@@ -40,6 +45,8 @@ class Runtime:
             redis=redis,
             mailer=Mailer(settings),
             limiter=RedisRateLimiter(redis) if redis else MemoryRateLimiter(),
+            secret=secret,
+            passwords=Passwords(settings),
         )
         runtime.sessionmaker = create_sessionmaker(runtime.engine, {"runtime": runtime})
         runtime.jobs = (
@@ -47,12 +54,9 @@ class Runtime:
         )
         return runtime
 
-    @property
-    def secret(self) -> str:
-        return self.settings.secret_key.get_secret_value()
-
     async def close(self) -> None:
         await self.jobs.close()
         if self.redis is not None:
             await self.redis.aclose()
         await self.engine.dispose()
+        self.passwords.close()
