@@ -59,10 +59,13 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(10, gt=0)
     db_max_overflow: int = Field(10, ge=0)
 
-    # Identity: password hashing cost and pool.
+    # Identity: password hashing cost and pool, e-mail domains.
     password_hash_time_cost: int = Field(3, ge=1, description="argon2 passes")
     password_hash_memory_cost: int = Field(65536, ge=1024, description="argon2 KiB")
     password_hash_workers: int = Field(2, gt=0, description="threads hashing passwords")
+    allow_reserved_email_domains: bool = Field(
+        False, description="accept .local, .test, localhost... addresses (intranets)"
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -28,6 +28,7 @@ from commissary.models import EmailVerification, RefreshToken, User
 from commissary.ops import audit
 from commissary.users import repository as repo
 from commissary.users import service as users
+from commissary.users.rules import fold_email
 from commissary.users.schemas import RegisterIn, TokenPair, UserCreate
 
 log = structlog.get_logger(__name__)
@@ -185,7 +186,7 @@ async def login(session: AsyncSession, email: str, password: str, client: str) -
     """Check credentials under per-client and per-account limits. An unknown e-mail and a
     wrong password get the same answer, in the same time."""
     runtime = jobs.runtime_of(session)
-    email = email.strip().lower()
+    email = fold_email(email)
     await _throttle(runtime, email, client)
     try:
         plain_text(email), plain_text(password)

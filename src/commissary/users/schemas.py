@@ -8,7 +8,6 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
-    EmailStr,
     Field,
     StringConstraints,
     model_validator,
@@ -17,41 +16,39 @@ from pydantic import (
 from commissary.core.schemas import Input
 from commissary.core.text import Tags, plain_text
 from commissary.models import Role
-
-COMMON_PASSWORDS = frozenset(
-    {
-        "password",
-        "password1",
-        "password123",
-        "12345678",
-        "123456789",
-        "1234567890",
-        "qwerty123",
-        "qwertyuiop",
-        "iloveyou1",
-        "letmein123",
-        "welcome123",
-        "admin1234",
-        "abc12345",
-        "passw0rd",
-    }
+from commissary.users.rules import (
+    PASSWORD_MAX_LENGTH,
+    PASSWORD_MIN_LENGTH,
+    PASSWORD_RULES,
+    check_email,
+    check_password,
+    fold_email,
 )
 
 
-def _strong_password(value: str) -> str:
-    if value.lower() in COMMON_PASSWORDS:
-        raise ValueError("this password is too common")
-    if not any(c.isalpha() for c in value) or all(c.isalpha() for c in value):
-        raise ValueError("use letters and at least one digit or symbol")
-    return value
+def _fold(value: object) -> object:
+    return fold_email(value) if isinstance(value, str) else value
 
 
-def _lower(value: object) -> object:
-    return value.strip().lower() if isinstance(value, str) else value
-
-
-Email = Annotated[EmailStr, BeforeValidator(_lower), Field(max_length=254)]
-NewPassword = Annotated[str, Field(min_length=8, max_length=128), AfterValidator(_strong_password)]
+Email = Annotated[
+    str,
+    Field(
+        max_length=254,
+        json_schema_extra={"format": "email"},
+        description="compared case-insensitively; letters that mix alphabets are refused",
+    ),
+    AfterValidator(check_email),
+]
+NewPassword = Annotated[
+    str,
+    Field(
+        min_length=PASSWORD_MIN_LENGTH,
+        max_length=PASSWORD_MAX_LENGTH,
+        description=f"A new password: {PASSWORD_RULES}.",
+        json_schema_extra={"pattern": r"^[^\x00]*$"},
+    ),
+    AfterValidator(check_password),
+]
 FullName = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=120),
@@ -111,7 +108,7 @@ class EmailIn(Input):
 class LoginIn(Input):
     email: Annotated[
         str,
-        BeforeValidator(_lower),
+        BeforeValidator(_fold),
         Field(min_length=1, max_length=254),
         AfterValidator(plain_text),
     ]

@@ -12,12 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commissary.core import jobs
 from commissary.core.db import only_read, release, utcnow
-from commissary.core.errors import Conflict, InvalidInput, NotFound, reject_nulls
+from commissary.core.errors import Conflict, InvalidInput, NotFound, field_error, reject_nulls
 from commissary.core.listing import ListQuery
 from commissary.models import Role, User
 from commissary.models.user import new_token_key
 from commissary.ops import audit
 from commissary.users import repository as repo
+from commissary.users.rules import is_reserved_domain
 from commissary.users.schemas import MeUpdate, UserCreate, UserReplace, UserUpdate
 
 log = structlog.get_logger(__name__)
@@ -36,6 +37,18 @@ async def _flush_unique(session: AsyncSession, email: str) -> None:
         await session.flush()
     except IntegrityError:
         raise EmailTaken(f"an account with e-mail {email} already exists") from None
+
+
+def _check_domain(session: AsyncSession, email: str) -> None:
+    if is_reserved_domain(email.rpartition("@")[2]) and not (
+        jobs.runtime_of(session).settings.allow_reserved_email_domains
+    ):
+        raise field_error(
+            "email",
+            "the domain is reserved for local or test use and cannot receive mail "
+            "(an intranet may allow it with ALLOW_RESERVED_EMAIL_DOMAINS)",
+            code="reserved_email_domain",
+        )
 
 
 async def _hash_new(session: AsyncSession, password: str) -> str:
@@ -62,6 +75,7 @@ async def create_user(
     verified: bool,
 ) -> User:
     """Create an account. Self-registered accounts start unverified and are sent a code."""
+    _check_domain(session, data.email)
     password_hash = await _hash_new(session, data.password)
     return await _insert_user(session, data, password_hash, actor_id=actor_id, verified=verified)
 
@@ -121,6 +135,7 @@ async def _apply(session: AsyncSession, user: User, changes: dict[str, Any], act
     reject_nulls(changes, NULLABLE)
     fields = sorted(changes)
     if "email" in changes and changes["email"] != user.email:
+        _check_domain(session, changes["email"])
         await _ensure_email_free(session, changes["email"], user.id)
     if "password_hash" in changes or changes.get("is_active") is False:
         user.token_key = new_token_key()  # every access token issued before stops working
@@ -213,6 +228,7 @@ async def delete_user(session: AsyncSession, user_id: int, actor_id: int | None)
 async def ensure_admin(session: AsyncSession, email: str, password: str, full_name: str) -> User:
     """Create the admin account, or promote and reset the existing account of that e-mail."""
     data = UserCreate(email=email, password=password, full_name=full_name, role=Role.ADMIN)
+    _check_domain(session, data.email)
     password_hash = await _hash_new(session, password)
     existing = await repo.get_by_email(session, data.email)
     if existing is None:
