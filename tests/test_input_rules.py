@@ -1,20 +1,24 @@
 """What a request body may hold: passwords that are not guessable, one spelling per e-mail
-address."""
+address, numbers and booleans that are numbers and booleans, category names unique in any
+case, and an OpenAPI document that says all of it."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
 from commissary.core import migrate
 from commissary.main import create_app
-from commissary.models import Role
+from commissary.models import Category, Order, Role
 from tests import servers
-from tests.conftest import PASSWORD, MakeUser, make_settings
+from tests.conftest import PASSWORD, Backend, MakeUser, make_settings
+from tests.menu import make_menu
 
 API = "/api/v1"
 REGISTER = f"{API}/auth/register"
@@ -163,3 +167,127 @@ async def test_an_intranet_may_allow_reserved_domains(intranet: httpx.AsyncClien
     assert response.json()["email"] == "ops@corp.local"
     look_alike = await intranet.post(REGISTER, json=person("ops@c\u043erp.local"))
     assert look_alike.status_code == 422
+
+
+# Numbers and booleans
+
+
+async def test_quantities_must_be_json_integers(
+    client: httpx.AsyncClient, backend: Backend, make_user: MakeUser
+) -> None:
+    menu = await make_menu(backend)
+    hero = await make_user()
+    for quantity in ("1", True, 1.0, "one"):
+        body = {"items": [{"product_id": menu.soup.id, "quantity": quantity}]}
+        response = await client.post(f"{API}/orders", json=body, headers=hero.headers)
+        assert field_messages(response, "items.0.quantity"), quantity
+    for product_id in (str(menu.soup.id), True):
+        body = {"items": [{"product_id": product_id, "quantity": 1}]}
+        response = await client.post(f"{API}/orders", json=body, headers=hero.headers)
+        assert field_messages(response, "items.0.product_id"), product_id
+    async with backend.runtime.sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(Order)) == 0
+    ok = {"items": [{"product_id": menu.soup.id, "quantity": 1}], "fulfillment": "pickup"}
+    assert (await client.post(f"{API}/orders", json=ok, headers=hero.headers)).status_code == 202
+
+
+async def test_positions_and_flags_must_be_numbers_and_booleans(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    admin = await make_user(Role.ADMIN)
+    for position in (True, "1"):
+        body = {"name": "Soups", "position": position}
+        response = await client.post(f"{API}/categories", json=body, headers=admin.headers)
+        assert field_messages(response, "position"), position
+    other = await make_user()
+    for flag in (1, "true", "false", 0):
+        response = await client.patch(
+            f"{API}/users/{other.user.id}", json={"is_active": flag}, headers=admin.headers
+        )
+        assert field_messages(response, "is_active"), flag
+    role = await client.patch(
+        f"{API}/users/{other.user.id}", json={"role": "waiter"}, headers=admin.headers
+    )
+    assert role.json()["role"] == "waiter"  # enums stay their JSON strings
+
+
+async def test_prices_accept_json_numbers_and_decimal_strings(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    admin = await make_user(Role.ADMIN)
+    place = await client.post(
+        f"{API}/restaurants",
+        json={"name": "Knowhere", "timezone": "Europe/Paris", "kitchen_mode": "manual"},
+        headers=admin.headers,
+    )
+    assert place.status_code == 201, place.text
+    for n, price in enumerate(("12.50", 12.5, 3)):
+        body = {"restaurant_id": place.json()["id"], "name": f"Soup {n}", "price": price}
+        response = await client.post(f"{API}/products", json=body, headers=admin.headers)
+        assert response.status_code == 201, response.text
+    flagged = {"restaurant_id": place.json()["id"], "name": "Bad", "price": "1", "is_available": 1}
+    response = await client.post(f"{API}/products", json=flagged, headers=admin.headers)
+    assert field_messages(response, "is_available")
+
+
+# Category names
+
+
+async def test_parallel_creates_of_one_name_in_any_case_make_one_category(
+    client: httpx.AsyncClient, backend: Backend, make_user: MakeUser
+) -> None:
+    admin = await make_user(Role.ADMIN)
+    variants = ["drinks", "Drinks", "DRINKS", "dRiNkS", "DrInKs"] * 4
+
+    responses = await asyncio.gather(
+        *(
+            client.post(f"{API}/categories", json={"name": name}, headers=admin.headers)
+            for name in variants
+        )
+    )
+
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [201] + [409] * (len(variants) - 1), [r.text for r in responses]
+    assert {r.json()["code"] for r in responses if r.status_code == 409} == {"category_name_taken"}
+    async with backend.runtime.sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(Category)) == 1
+
+
+# The OpenAPI document
+
+
+def body_schema(spec: dict[str, Any], path: str, method: str) -> dict[str, Any]:
+    ref = spec["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]
+    schema: dict[str, Any] = spec["components"]["schemas"][ref["$ref"].rsplit("/", 1)[1]]
+    return schema
+
+
+async def test_the_schema_declares_the_rules_the_server_checks(
+    client: httpx.AsyncClient,
+) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    for path, method, field in (
+        (f"{API}/auth/register", "post", "password"),
+        (f"{API}/users", "post", "password"),
+        (f"{API}/users/me", "patch", "new_password"),
+    ):
+        prop = body_schema(spec, path, method)["properties"][field]
+        schema = next((s for s in prop.get("anyOf", [prop]) if s.get("type") == "string"), prop)
+        assert (schema["minLength"], schema["maxLength"]) == (8, 128), path
+        assert schema["pattern"] == "^[^\\x00]*$"
+        assert "NUL" in schema["description"] and "common" in schema["description"]
+
+    verify = body_schema(spec, f"{API}/auth/verify", "post")
+    assert verify["anyOf"] == [{"required": ["email", "code"]}, {"required": ["token"]}]
+
+    restaurant = body_schema(spec, f"{API}/restaurants", "post")["properties"]["timezone"]
+    assert "Europe/Paris" in restaurant["examples"]
+    assert "IANA" in restaurant["description"]
+
+    user_patch = body_schema(spec, f"{API}/users/{{user_id}}", "patch")["properties"]
+    assert "anyOf" not in user_patch["email"] and user_patch["email"]["type"] == "string"
+    assert user_patch["is_active"]["type"] == "boolean"
+    assert {"type": "null"} in user_patch["planet"]["anyOf"]  # planet may be cleared
+    product_patch = body_schema(spec, f"{API}/products/{{product_id}}", "patch")["properties"]
+    assert "anyOf" not in product_patch["name"]
+    assert {"type": "null"} in product_patch["origin"]["anyOf"]

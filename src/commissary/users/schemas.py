@@ -13,7 +13,7 @@ from pydantic import (
     model_validator,
 )
 
-from commissary.core.schemas import Input
+from commissary.core.schemas import Input, Lax, NotNull
 from commissary.core.text import Tags, plain_text
 from commissary.models import Role
 from commissary.users.rules import (
@@ -60,6 +60,8 @@ Planet = Annotated[
     AfterValidator(plain_text),
 ]
 Allergies = Tags
+Code = Annotated[str, StringConstraints(pattern=r"^\d{6}$")]
+Token = Annotated[str, Field(min_length=1, max_length=2048)]
 
 
 class UserRead(BaseModel):
@@ -90,9 +92,15 @@ class RegisterIn(Input):
 
 
 class VerifyIn(Input):
-    email: Email | None = None
-    code: Annotated[str, StringConstraints(pattern=r"^\d{6}$")] | None = None
-    token: Annotated[str, Field(min_length=1, max_length=2048)] | None = None
+    """Either the 6-digit ``code`` mailed to ``email``, or the ``token`` of the mailed link."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"anyOf": [{"required": ["email", "code"]}, {"required": ["token"]}]}
+    )
+
+    email: Annotated[Email | None, NotNull] = None
+    code: Annotated[Code | None, NotNull] = None
+    token: Annotated[Token | None, NotNull] = None
 
     @model_validator(mode="after")
     def _code_or_token(self) -> VerifyIn:
@@ -127,9 +135,9 @@ class RefreshIn(Input):
 
 
 class MeUpdate(Input):
-    full_name: FullName | None = None
+    full_name: Annotated[FullName | None, NotNull] = None
     planet: Planet | None = None
-    allergies: Allergies | None = None
+    allergies: Annotated[Allergies | None, NotNull] = None
     current_password: Annotated[str, Field(max_length=128)] | None = None
     new_password: NewPassword | None = None
 
@@ -144,7 +152,7 @@ class UserCreate(Input):
     email: Email
     password: NewPassword
     full_name: FullName
-    role: Role = Role.CUSTOMER
+    role: Annotated[Role, Lax] = Role.CUSTOMER
     planet: Planet | None = None
     allergies: Allergies = []
     is_active: bool = True
@@ -153,7 +161,7 @@ class UserCreate(Input):
 class UserReplace(Input):
     email: Email
     full_name: FullName
-    role: Role
+    role: Annotated[Role, Lax]
     planet: Planet | None = None
     allergies: Allergies = []
     is_active: bool = True
@@ -162,11 +170,11 @@ class UserReplace(Input):
 
 
 class UserUpdate(Input):
-    email: Email | None = None
-    full_name: FullName | None = None
-    role: Role | None = None
+    email: Annotated[Email | None, NotNull] = None
+    full_name: Annotated[FullName | None, NotNull] = None
+    role: Annotated[Role | None, Lax, NotNull] = None
     planet: Planet | None = None
-    allergies: Allergies | None = None
-    is_active: bool | None = None
-    is_verified: bool | None = None
-    password: NewPassword | None = None
+    allergies: Annotated[Allergies | None, NotNull] = None
+    is_active: Annotated[bool | None, NotNull] = None
+    is_verified: Annotated[bool | None, NotNull] = None
+    password: Annotated[NewPassword | None, NotNull] = None
