@@ -25,8 +25,6 @@ from sqlalchemy.engine import make_url
 from commissary.config import Settings
 from commissary.core.db import utcnow
 
-log = structlog.get_logger(__name__)
-
 ALGORITHM = "HS256"
 ISSUER = "commissary"
 RESERVED_CLAIMS = frozenset({"iss", "sub", "aud", "iat", "exp", "nbf", "jti"})
@@ -191,7 +189,10 @@ def _development_key(path: Path) -> str:
             out.write(secrets.token_urlsafe(48) + "\n")
         try:
             os.link(temporary, path)  # fails if another process made the key first
-            log.warning("development_signing_key_created", path=str(path))
+            # Looked up now, not at import: logging is configured by then.
+            structlog.get_logger(__name__).warning(
+                "development_signing_key_created", path=str(path)
+            )
         except FileExistsError:
             pass
     finally:
