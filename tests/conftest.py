@@ -30,11 +30,10 @@ from commissary.core.db import Base, commit
 from commissary.core.jobs import InlineDispatcher, RQDispatcher
 from commissary.core.ratelimit import MemoryRateLimiter
 from commissary.core.runtime import Runtime
-from commissary.core.security import encode_token
 from commissary.main import create_app
 from commissary.models import Order, OrderStatus, Role, User
 from commissary.users import service as user_service
-from commissary.users.auth_service import ACCESS_AUDIENCE
+from commissary.users.auth_service import access_token
 from commissary.users.schemas import UserCreate
 from tests import servers
 
@@ -78,6 +77,9 @@ def make_settings(
         "smtp_starttls": False,
         "log_format": "console",
         "log_level": "WARNING",
+        # argon2 at its lowest cost: the suite hashes hundreds of passwords.
+        "password_hash_time_cost": 1,
+        "password_hash_memory_cost": 1024,
         # The simulated kitchen cooks in 1-5 s by default; tests wait a fraction of that.
         "kitchen_min_seconds": 0.05,
         "kitchen_max_seconds": 0.2,
@@ -168,6 +170,8 @@ async def _truncate(runtime: Runtime) -> None:
         if runtime.settings.is_sqlite:
             for table in tables:
                 await conn.execute(text(f'DELETE FROM "{table}"'))  # noqa: S608 - our own names
+            # Ids restart, as PostgreSQL's RESTART IDENTITY does.
+            await conn.execute(text("DELETE FROM sqlite_sequence"))
         else:
             quoted = ", ".join(f'"{t}"' for t in tables)
             await conn.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
@@ -266,13 +270,7 @@ def make_user(backend: Backend) -> MakeUser:
         async with backend.runtime.sessionmaker() as session:
             user = await user_service.create_user(session, data, actor_id=None, verified=verified)
             await commit(session)
-        token = encode_token(
-            backend.runtime.secret,
-            subject=str(user.id),
-            audience=ACCESS_AUDIENCE,
-            ttl=600,
-            claims={"role": user.role.value},
-        )
+        token = access_token(backend.runtime, user, ttl=600)
         return Account(user, PASSWORD, {"Authorization": f"Bearer {token}"})
 
     return make

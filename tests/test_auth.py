@@ -16,7 +16,7 @@ from tests.servers import Mailbox
 
 HERO = {
     "email": "Nova@Example.com",
-    "password": "stardust-42",
+    "password": "stardust-nebula-42",
     "full_name": "Nova Prime",
     "planet": "Xandar",
     "allergies": ["Peanuts", " gluten "],

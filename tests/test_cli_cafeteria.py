@@ -81,7 +81,7 @@ def test_heroes_are_created_updated_and_deleted(cafeteria: Path) -> None:
         "--name",
         "Nova",
         "--password",
-        "stardust-42",
+        "stardust-nebula-42",
         "--planet",
         "Xandar",
         "--allergy",
@@ -139,7 +139,16 @@ def test_meals_are_created_updated_and_deleted(cafeteria: Path) -> None:
     ("args", "message"),
     [
         (
-            ("heroes", "create", "--email", "bad", "--name", "X", "--password", "stardust-42"),
+            (
+                "heroes",
+                "create",
+                "--email",
+                "bad",
+                "--name",
+                "X",
+                "--password",
+                "stardust-nebula-42",
+            ),
             "email",
         ),
         (

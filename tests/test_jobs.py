@@ -117,7 +117,11 @@ async def test_registration_mail_survives_a_redis_outage(
     try:
         response = await client.post(
             "/api/v1/auth/register",
-            json={"email": "rocket@example.com", "password": "racoon-99", "full_name": "Rocket"},
+            json={
+                "email": "rocket@example.com",
+                "password": "racoon-99-tree",
+                "full_name": "Rocket",
+            },
         )
         assert response.status_code == 201  # the account is stored even though Redis is down
     finally:

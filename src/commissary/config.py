@@ -9,9 +9,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-DEVELOPMENT_SECRET = "development-only-secret-change-me-0123456789"  # noqa: S105
 KNOWN_DEFAULT_SECRETS = frozenset(
-    {"", "changethis", "change-me", "changeme", "secret", "secret-key", DEVELOPMENT_SECRET}
+    {"", "changethis", "change-me", "changeme", "secret", "secret-key"}
 )
 
 
@@ -23,7 +22,9 @@ class Settings(BaseSettings):
     environment: Literal["development", "test", "production"] = "development"
     database_url: str = "sqlite+aiosqlite:///./commissary.db"
     redis_url: str | None = None
-    secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET)
+    secret_key: SecretStr | None = Field(
+        None, description="unset in development: a random key kept beside the SQLite file"
+    )
     access_token_ttl: int = Field(900, gt=0, description="seconds")
     refresh_token_ttl: int = Field(14 * 24 * 3600, gt=0, description="seconds")
     verification_code_ttl: int = Field(24 * 3600, gt=0, description="seconds")
@@ -79,6 +80,14 @@ class Settings(BaseSettings):
     cache_ttl: int = Field(300, gt=0, description="seconds a cached menu answer lives")
     cache_max_bytes: int = Field(64 * 2**20, gt=0, description="in-process cache size bound")
 
+    # Identity: password hashing cost and pool, e-mail domains.
+    password_hash_time_cost: int = Field(3, ge=1, description="argon2 passes")
+    password_hash_memory_cost: int = Field(65536, ge=1024, description="argon2 KiB")
+    password_hash_workers: int = Field(2, gt=0, description="threads hashing passwords")
+    allow_reserved_email_domains: bool = Field(
+        False, description="accept .local, .test, localhost... addresses (intranets)"
+    )
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
@@ -99,14 +108,16 @@ class Settings(BaseSettings):
                 return driver + value[len(plain) :]
         return value
 
-    @field_validator("redis_url", "smtp_host", "admin_email", mode="before")
+    @field_validator("redis_url", "smtp_host", "admin_email", "secret_key", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if value == "" else value
 
     @model_validator(mode="after")
     def _refuse_weak_secret(self) -> Settings:
-        secret = self.secret_key.get_secret_value()
+        if self.environment == "development" and self.secret_key is None:
+            return self  # a random key, kept beside the database (core.security)
+        secret = self.secret_key.get_secret_value() if self.secret_key else ""
         if self.environment != "development" and (
             secret.strip().lower() in KNOWN_DEFAULT_SECRETS or len(secret) < 32
         ):

@@ -19,7 +19,7 @@ from commissary.catalog.hours import is_valid_timezone
 from commissary.catalog.repository import MAX_POSITION
 from commissary.core.ids import Id
 from commissary.core.money import MAX_PRICE, MoneyOut
-from commissary.core.schemas import Input
+from commissary.core.schemas import Input, Lax, NotNull
 from commissary.core.text import Tags, plain_text
 from commissary.models import KitchenMode
 
@@ -54,7 +54,16 @@ Phone = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=40), AfterValidator(plain_text)
 ]
 Slug = Annotated[str, StringConstraints(max_length=80, pattern=SLUG_PATTERN)]
-Timezone = Annotated[str, StringConstraints(max_length=64), AfterValidator(_known_timezone)]
+Timezone = Annotated[
+    str,
+    StringConstraints(max_length=64),
+    Field(
+        description="An IANA time zone name; opening hours are read in it.",
+        examples=["Europe/Paris", "America/New_York", "UTC"],
+        json_schema_extra={"pattern": r"^[A-Za-z][A-Za-z0-9_+\-]*(?:/[A-Za-z0-9_+\-]+)*$"},
+    ),
+    AfterValidator(_known_timezone),
+]
 OwnerIds = Annotated[
     list[Id],
     Field(max_length=50, description="Users with the role `restaurateur`; admins only."),
@@ -71,8 +80,10 @@ Price = Annotated[
         decimal_places=2,
         description='Exact, at most 2 decimals; answered as a string such as "12.50".',
     ),
+    Lax,  # a JSON number or a decimal string
 ]
 HourMinute = Annotated[str, StringConstraints(pattern=r"^(?:[01]\d|2[0-3]):[0-5]\d$")]
+Mode = Annotated[KitchenMode, Lax]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
@@ -123,7 +134,7 @@ class _RestaurantFields(Input):
     phone: Phone = ""
     timezone: Timezone = "UTC"
     opening_hours: OpeningHours = {}
-    kitchen_mode: KitchenMode = KitchenMode.SIMULATED
+    kitchen_mode: Mode = KitchenMode.SIMULATED
     is_active: bool = True
 
 
@@ -134,20 +145,20 @@ class RestaurantCreate(_RestaurantFields):
 
 class RestaurantReplace(_RestaurantFields):
     slug: Slug
-    owner_ids: Annotated[OwnerIds | None, Field(description="Omitted: unchanged.")] = None
+    owner_ids: Annotated[OwnerIds | None, Field(description="NotNull: unchanged.")] = None
 
 
 class RestaurantUpdate(Input):
-    name: Name | None = None
-    slug: Slug | None = None
-    description: Description | None = None
-    address: Address | None = None
-    phone: Phone | None = None
-    timezone: Timezone | None = None
-    opening_hours: OpeningHours | None = None
-    kitchen_mode: KitchenMode | None = None
-    is_active: bool | None = None
-    owner_ids: OwnerIds | None = None
+    name: Annotated[Name | None, NotNull] = None
+    slug: Annotated[Slug | None, NotNull] = None
+    description: Annotated[Description | None, NotNull] = None
+    address: Annotated[Address | None, NotNull] = None
+    phone: Annotated[Phone | None, NotNull] = None
+    timezone: Annotated[Timezone | None, NotNull] = None
+    opening_hours: Annotated[OpeningHours | None, NotNull] = None
+    kitchen_mode: Annotated[KitchenMode | None, Lax, NotNull] = None
+    is_active: Annotated[bool | None, NotNull] = None
+    owner_ids: Annotated[OwnerIds | None, NotNull] = None
 
 
 class CategoryRead(BaseModel):
@@ -168,9 +179,9 @@ class CategoryCreate(Input):
 
 
 class CategoryUpdate(Input):
-    name: CategoryName | None = None
-    description: Description | None = None
-    position: Position | None = None
+    name: Annotated[CategoryName | None, NotNull] = None
+    description: Annotated[Description | None, NotNull] = None
+    position: Annotated[Position | None, NotNull] = None
 
 
 class ProductRead(BaseModel):
@@ -205,13 +216,13 @@ class ProductCreate(Input):
 
 
 class ProductUpdate(Input):
-    restaurant_id: Id | None = None
+    restaurant_id: Annotated[Id | None, NotNull] = None
     category_id: Id | None = None
-    name: Name | None = None
-    description: Description | None = None
-    price: Price | None = None
-    currency: Currency | None = None
-    ingredients: Tags | None = None
-    allergens: Tags | None = None
+    name: Annotated[Name | None, NotNull] = None
+    description: Annotated[Description | None, NotNull] = None
+    price: Annotated[Price | None, NotNull] = None
+    currency: Annotated[Currency | None, NotNull] = None
+    ingredients: Annotated[Tags | None, NotNull] = None
+    allergens: Annotated[Tags | None, NotNull] = None
     origin: Origin | None = None
-    is_available: bool | None = None
+    is_available: Annotated[bool | None, NotNull] = None

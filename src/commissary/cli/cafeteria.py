@@ -175,15 +175,18 @@ def meals_create(
 ) -> None:
     """Add a meal to a restaurant's menu."""
     with valid_input():
-        data = ProductCreate(
-            restaurant_id=restaurant,
-            name=name,
-            price=price,
-            ingredients=ingredient or [],
-            allergens=allergen or [],
-            origin=origin,
-            description=description,
-            category_id=category,
+        # A mapping, as a request body would be: the price arrives as text.
+        data = ProductCreate.model_validate(
+            {
+                "restaurant_id": restaurant,
+                "name": name,
+                "price": price,
+                "ingredients": ingredient or [],
+                "allergens": allergen or [],
+                "origin": origin,
+                "description": description,
+                "category_id": category,
+            }
         )
     typer.echo(meal_line(run_use_case(lambda s: catalog.create_product(s, data, operator()))))
 

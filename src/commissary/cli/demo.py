@@ -17,7 +17,7 @@ from commissary.users import repository as user_repo
 from commissary.users import service as users
 from commissary.users.schemas import UserCreate
 
-DEMO_PASSWORD = "stardust-42"  # noqa: S105 - the demo heroes' published password
+DEMO_PASSWORD = "stardust-nebula-42"  # noqa: S105 - the demo heroes' published password
 SLUG = "cosmic-cafeteria"
 
 HEROES = [

@@ -20,7 +20,13 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase, mapped_column
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    ORMExecuteState,
+    Session,
+    SessionTransaction,
+    mapped_column,
+)
 from sqlalchemy.types import TypeDecorator
 
 from commissary.config import Settings
@@ -66,6 +72,10 @@ class Base(DeclarativeBase):
 
 
 IdPk = Annotated[int, mapped_column(BigId, primary_key=True, autoincrement=True)]
+# The ``__table_args__`` of every table with an ``IdPk``: SQLite otherwise hands the id of
+# a deleted row to the next insert (PostgreSQL's identity never does), and a stale
+# reference (a token, a link, a log line) would then name someone else.
+NEVER_REUSE_IDS: dict[str, Any] = {"sqlite_autoincrement": True}
 
 
 def utcnow() -> dt.datetime:
@@ -105,12 +115,18 @@ def _serialise_sqlite_writers(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
-        # SQLite's lower() folds ASCII only; case-insensitive filters must match "Ø" too.
-        dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
+        register_sqlite_functions(dbapi_connection)
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def register_sqlite_functions(dbapi_connection: Any) -> None:
+    """SQLite's lower() folds ASCII only; case-insensitive filters and the unique folded
+    category name must match "Ø" too. Migrations register it as well, so an index on
+    lower() is built with the function that later reads and writes it."""
+    dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
 
 
 def _lower(value: object) -> object:
@@ -143,12 +159,34 @@ async def commit(session: AsyncSession) -> None:
             log.exception("after_commit_effect_failed", effect=getattr(effect, "__qualname__", "?"))
 
 
+@event.listens_for(Session, "after_flush")
+def _flushed(session: Session, _context: Any) -> None:
+    session.info["wrote"] = True
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _executed(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        state.session.info["wrote"] = True
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _ended(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop("wrote", None)
+
+
+def only_read(session: AsyncSession) -> bool:
+    """Whether the unit of work has written nothing yet (flushed or pending)."""
+    return not (session.new or session.dirty or session.deleted or session.info.get("wrote"))
+
+
 async def release(session: AsyncSession) -> None:
     """End a read-only stretch of the unit of work before slow work (password hashing), so
     no pooled connection or SQLite write lock is held meanwhile. Loaded objects expire:
     read what is needed first. Nothing buffered is lost; nothing had been written."""
-    if session.new or session.dirty or session.deleted:
-        raise RuntimeError("release() would drop pending changes")
+    if not only_read(session):
+        raise RuntimeError("release() would drop changes")
     await session.rollback()
 
 

@@ -1,6 +1,6 @@
-"""The process-wide services one API process or worker holds: settings, database, Redis,
-job dispatcher, mailer, rate limiter and the menu cache. Sessions carry it in
-``session.info["runtime"]``."""
+"""The process-wide services one API process or worker holds: settings, signing key,
+password hasher, database, Redis, job dispatcher, mailer, rate limiter and the menu cache.
+Sessions carry it in ``session.info["runtime"]``."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from commissary.core.db import create_engine, create_sessionmaker
 from commissary.core.mail import Mailer
 from commissary.core.ratelimit import FallbackRateLimiter, MemoryRateLimiter, RateLimiter
 from commissary.core.redis import async_client
+from commissary.core.security import Passwords, signing_key
 
 if TYPE_CHECKING:
     from commissary.core.jobs import Dispatcher
@@ -31,11 +32,14 @@ class Runtime:
     mailer: Mailer
     limiter: RateLimiter
     cache: AnswerCache
+    secret: str
+    passwords: Passwords
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
         from commissary.core.jobs import InlineDispatcher, RQDispatcher
 
+        secret = signing_key(settings)
         redis = async_client(settings.redis_url) if settings.redis_url else None
         runtime = cls(
             settings=settings,
@@ -44,6 +48,8 @@ class Runtime:
             mailer=Mailer(settings),
             limiter=FallbackRateLimiter(redis) if redis else MemoryRateLimiter(),
             cache=create_cache(settings),
+            secret=secret,
+            passwords=Passwords(settings),
         )
         runtime.sessionmaker = create_sessionmaker(runtime.engine, {"runtime": runtime})
         runtime.jobs = (
@@ -53,13 +59,10 @@ class Runtime:
         )
         return runtime
 
-    @property
-    def secret(self) -> str:
-        return self.settings.secret_key.get_secret_value()
-
     async def close(self) -> None:
         await self.jobs.close()
         await self.cache.close()
         if self.redis is not None:
             await self.redis.aclose()
         await self.engine.dispose()
+        self.passwords.close()

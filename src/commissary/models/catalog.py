@@ -5,10 +5,10 @@ import enum
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Column, Enum, ForeignKey, Numeric, String, Table, Text
+from sqlalchemy import JSON, Column, Enum, ForeignKey, Index, Numeric, String, Table, Text, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from commissary.core.db import Base, BigId, IdPk, utcnow
+from commissary.core.db import NEVER_REUSE_IDS, Base, BigId, IdPk, utcnow
 
 
 class KitchenMode(enum.StrEnum):
@@ -28,6 +28,7 @@ restaurant_owner = Table(
 
 class Restaurant(Base):
     __tablename__ = "restaurant"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[IdPk]
     name: Mapped[str] = mapped_column(String(120))
@@ -56,19 +57,26 @@ class Restaurant(Base):
 
 class Category(Base):
     __tablename__ = "category"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[IdPk]
-    name: Mapped[str] = mapped_column(String(80), unique=True)
+    name: Mapped[str] = mapped_column(String(80))
     description: Mapped[str] = mapped_column(Text, default="")
     position: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+# Names are unique regardless of case, enforced by the database so that parallel creates
+# of "Drinks" and "DRINKS" cannot both win.
+Index("uq_category_name_folded", func.lower(Category.name), unique=True)
+
+
 class Product(Base):
     """A meal on a restaurant's menu. ``price`` is exact (``Numeric``), never a float."""
 
     __tablename__ = "product"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[IdPk]
     restaurant_id: Mapped[int] = mapped_column(

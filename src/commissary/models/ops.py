@@ -6,13 +6,14 @@ from typing import Any
 from sqlalchemy import JSON, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from commissary.core.db import Base, BigId, IdPk, utcnow
+from commissary.core.db import NEVER_REUSE_IDS, Base, BigId, IdPk, utcnow
 
 
 class AuditLog(Base):
     """Who did what to which entity, and when. Written in the same transaction as the act."""
 
     __tablename__ = "audit_log"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[IdPk]
     actor_id: Mapped[int | None] = mapped_column(BigId, index=True)
@@ -29,6 +30,7 @@ class OutboxJob(Base):
     re-sends those (queue down, worker died)."""
 
     __tablename__ = "outbox_job"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[IdPk]
     name: Mapped[str] = mapped_column(String(80))

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, Enum, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from commissary.core.db import Base, BigId, IdPk, utcnow
+from commissary.core.db import NEVER_REUSE_IDS, Base, BigId, IdPk, utcnow
 
 
 class OrderStatus(enum.StrEnum):
@@ -38,6 +38,7 @@ class Order(Base):
     __table_args__ = (
         Index("ix_customer_order_customer_id_id", "customer_id", "id"),
         Index("ix_customer_order_restaurant_id_id", "restaurant_id", "id"),
+        NEVER_REUSE_IDS,
     )
 
     id: Mapped[IdPk]
@@ -83,6 +84,7 @@ class OrderLine(Base):
     the order was placed."""
 
     __tablename__ = "order_line"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[IdPk]
     order_id: Mapped[int] = mapped_column(
@@ -105,7 +107,7 @@ class OrderEvent(Base):
     """One step of an order's history: tracking, webhooks and the audit trail read these."""
 
     __tablename__ = "order_event"
-    __table_args__ = (UniqueConstraint("order_id", "sequence"),)
+    __table_args__ = (UniqueConstraint("order_id", "sequence"), NEVER_REUSE_IDS)
 
     id: Mapped[IdPk]
     order_id: Mapped[int] = mapped_column(

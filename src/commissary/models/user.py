@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import secrets
 
 from sqlalchemy import JSON, Enum, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from commissary.core.db import Base, IdPk, utcnow
+from commissary.core.db import NEVER_REUSE_IDS, Base, IdPk, utcnow
 
 
 class Role(enum.StrEnum):
@@ -20,10 +21,15 @@ class Role(enum.StrEnum):
     ADMIN = "admin"
 
 
+def new_token_key() -> str:
+    return secrets.token_hex(16)
+
+
 class User(Base):
     """An account. ``email`` is stored lower-cased, which makes uniqueness case-insensitive."""
 
     __tablename__ = "user_account"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[IdPk]
     email: Mapped[str] = mapped_column(String(254), unique=True)
@@ -40,3 +46,7 @@ class User(Base):
     allergies: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Signed into every access token and checked against the row: a token works only for
+    # the account it was issued to, and a new key (password change, deactivation) revokes
+    # every token issued before.
+    token_key: Mapped[str] = mapped_column(String(32), default=new_token_key)

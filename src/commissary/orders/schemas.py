@@ -14,7 +14,7 @@ from pydantic import (
 
 from commissary.core.ids import Id
 from commissary.core.money import MoneyOut
-from commissary.core.schemas import Input
+from commissary.core.schemas import Input, Lax
 from commissary.core.text import Tags, plain_text
 from commissary.models import Fulfillment, OrderStatus
 
@@ -47,7 +47,7 @@ class OrderCreate(Input):
 
     items: Annotated[list[OrderItemIn], Field(min_length=1, max_length=MAX_LINES)]
     restaurant_id: Id | None = None
-    fulfillment: Fulfillment = Fulfillment.PICKUP
+    fulfillment: Annotated[Fulfillment, Lax] = Fulfillment.PICKUP
     delivery_address: Address | None = None
     note: Note | None = None
     customer_id: Id | None = None
@@ -111,5 +111,5 @@ class CancelIn(Input):
 
 
 class StatusIn(Input):
-    status: OrderStatus
+    status: Annotated[OrderStatus, Lax]
     message: Reason | None = None

@@ -20,13 +20,14 @@ from commissary.core.security import (
     keyed_hash,
     numeric_code,
     same,
-    verify_password,
+    subject_id,
 )
 from commissary.core.text import plain_text
 from commissary.models import EmailVerification, RefreshToken, User
 from commissary.ops import audit
 from commissary.users import repository as repo
 from commissary.users import service as users
+from commissary.users.rules import fold_email
 from commissary.users.schemas import RegisterIn, TokenPair, UserCreate
 
 log = structlog.get_logger(__name__)
@@ -36,6 +37,7 @@ RESEND_REQUESTS_PER_CLIENT = 30
 ACCESS_AUDIENCE = "commissary:access"
 REFRESH_AUDIENCE = "commissary:refresh"
 VERIFY_AUDIENCE = "commissary:verify-email"
+TOKEN_KEY_CLAIM = "tkey"  # noqa: S105 - a claim name, not a secret
 
 
 class InvalidCode(InvalidInput):
@@ -138,8 +140,8 @@ async def verify_token(session: AsyncSession, token: str) -> User:
     runtime = jobs.runtime_of(session)
     try:
         claims = decode_token(runtime.secret, token, audience=VERIFY_AUDIENCE)
-        user = await repo.get(session, int(claims["sub"]))
-    except (TokenError, ValueError) as exc:
+        user = await repo.get(session, subject_id(claims))
+    except TokenError as exc:
         raise InvalidInput(
             f"verification token: {exc}", code="invalid_verification_token"
         ) from None
@@ -188,7 +190,7 @@ async def login(session: AsyncSession, email: str, password: str, client: str) -
     """Check credentials under per-client and per-account limits. An unknown e-mail and a
     wrong password get the same answer, in the same time."""
     runtime = jobs.runtime_of(session)
-    email = email.strip().lower()
+    email = fold_email(email)
     await _throttle(runtime, email, client)
     try:
         plain_text(email), plain_text(password)
@@ -198,33 +200,43 @@ async def login(session: AsyncSession, email: str, password: str, client: str) -
     user_id, password_hash = (found.id, found.password_hash) if found else (None, None)
     # Nothing is held open while argon2 works: no pooled connection, no SQLite lock.
     await release(session)
-    ok = await verify_password(password, password_hash)
+    ok, new_hash = await runtime.passwords.verify_and_update(password, password_hash)
     user = await repo.get(session, user_id) if ok and user_id is not None else None
     if user is None or not user.is_active:
         await runtime.limiter.hit(f"login:fail:{email}", runtime.settings.login_failure_window)
         log.info("login_failed", client=client)
         raise BadCredentials("wrong e-mail or password")
+    if new_hash is not None and user.password_hash == password_hash:
+        # Made with older argon2 parameters: store it again with the current ones (unless
+        # the password changed while this sign-in was hashing).
+        user.password_hash = new_hash
     await runtime.limiter.reset(f"login:fail:{email}")
     audit.record(session, actor_id=user.id, action="user.login", entity="user", entity_id=user.id)
     return await _issue(session, runtime, user, family_id=uuid.uuid4().hex)
 
 
-async def _issue(session: AsyncSession, runtime: Runtime, user: User, family_id: str) -> TokenPair:
-    s = runtime.settings
-    access = encode_token(
+def access_token(runtime: Runtime, user: User, ttl: int | None = None) -> str:
+    """An access token for ``user``, bound to the account's current ``token_key``."""
+    return encode_token(
         runtime.secret,
         subject=str(user.id),
         audience=ACCESS_AUDIENCE,
-        ttl=s.access_token_ttl,
-        claims={"role": user.role.value},
+        ttl=runtime.settings.access_token_ttl if ttl is None else ttl,
+        claims={"role": user.role.value, TOKEN_KEY_CLAIM: user.token_key},
     )
+
+
+async def _issue(session: AsyncSession, runtime: Runtime, user: User, family_id: str) -> TokenPair:
+    s = runtime.settings
+    access = access_token(runtime, user)
     jti = uuid.uuid4().hex
     refresh = encode_token(
         runtime.secret,
         subject=str(user.id),
         audience=REFRESH_AUDIENCE,
         ttl=s.refresh_token_ttl,
-        claims={"jti": jti, "fid": family_id},
+        claims={"fid": family_id},
+        token_id=jti,
     )
     session.add(
         RefreshToken(
@@ -286,17 +298,25 @@ async def logout(session: AsyncSession, token: str) -> None:
 
 
 async def user_from_access_token(session: AsyncSession, token: str) -> User:
+    """The account an access token was issued to: the token must name an existing, active
+    account and carry its current ``token_key`` (a new key revokes older tokens)."""
     runtime = jobs.runtime_of(session)
     try:
         claims = decode_token(runtime.secret, token, audience=ACCESS_AUDIENCE)
-        user = await repo.get(session, int(claims["sub"]))
-    except (TokenError, ValueError) as exc:
+        user = await repo.get(session, subject_id(claims))
+    except TokenError as exc:
         raise Unauthorized(
             f"access token: {exc}", code="invalid_token", headers={"WWW-Authenticate": "Bearer"}
         ) from None
-    if user is None or not user.is_active:
+    key = claims.get(TOKEN_KEY_CLAIM)
+    if (
+        user is None
+        or not user.is_active
+        or not isinstance(key, str)
+        or not same(key, user.token_key)
+    ):
         raise Unauthorized(
-            "account not found or disabled",
+            "access token revoked, or the account is gone or disabled",
             code="invalid_token",
             headers={"WWW-Authenticate": "Bearer"},
         )

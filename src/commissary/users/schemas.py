@@ -8,50 +8,47 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
-    EmailStr,
     Field,
     StringConstraints,
     model_validator,
 )
 
-from commissary.core.schemas import Input
+from commissary.core.schemas import Input, Lax, NotNull
 from commissary.core.text import Tags, plain_text
 from commissary.models import Role
-
-COMMON_PASSWORDS = frozenset(
-    {
-        "password",
-        "password1",
-        "password123",
-        "12345678",
-        "123456789",
-        "1234567890",
-        "qwerty123",
-        "qwertyuiop",
-        "iloveyou1",
-        "letmein123",
-        "welcome123",
-        "admin1234",
-        "abc12345",
-        "passw0rd",
-    }
+from commissary.users.rules import (
+    PASSWORD_MAX_LENGTH,
+    PASSWORD_MIN_LENGTH,
+    PASSWORD_RULES,
+    check_email,
+    check_password,
+    fold_email,
 )
 
 
-def _strong_password(value: str) -> str:
-    if value.lower() in COMMON_PASSWORDS:
-        raise ValueError("this password is too common")
-    if not any(c.isalpha() for c in value) or all(c.isalpha() for c in value):
-        raise ValueError("use letters and at least one digit or symbol")
-    return value
+def _fold(value: object) -> object:
+    return fold_email(value) if isinstance(value, str) else value
 
 
-def _lower(value: object) -> object:
-    return value.strip().lower() if isinstance(value, str) else value
-
-
-Email = Annotated[EmailStr, BeforeValidator(_lower), Field(max_length=254)]
-NewPassword = Annotated[str, Field(min_length=8, max_length=128), AfterValidator(_strong_password)]
+Email = Annotated[
+    str,
+    Field(
+        max_length=254,
+        json_schema_extra={"format": "email"},
+        description="compared case-insensitively; letters that mix alphabets are refused",
+    ),
+    AfterValidator(check_email),
+]
+NewPassword = Annotated[
+    str,
+    Field(
+        min_length=PASSWORD_MIN_LENGTH,
+        max_length=PASSWORD_MAX_LENGTH,
+        description=f"A new password: {PASSWORD_RULES}.",
+        json_schema_extra={"pattern": r"^[^\x00]*$"},
+    ),
+    AfterValidator(check_password),
+]
 FullName = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=120),
@@ -63,6 +60,8 @@ Planet = Annotated[
     AfterValidator(plain_text),
 ]
 Allergies = Tags
+Code = Annotated[str, StringConstraints(pattern=r"^\d{6}$")]
+Token = Annotated[str, Field(min_length=1, max_length=2048)]
 
 
 class UserRead(BaseModel):
@@ -93,9 +92,15 @@ class RegisterIn(Input):
 
 
 class VerifyIn(Input):
-    email: Email | None = None
-    code: Annotated[str, StringConstraints(pattern=r"^\d{6}$")] | None = None
-    token: Annotated[str, Field(min_length=1, max_length=2048)] | None = None
+    """Either the 6-digit ``code`` mailed to ``email``, or the ``token`` of the mailed link."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"anyOf": [{"required": ["email", "code"]}, {"required": ["token"]}]}
+    )
+
+    email: Annotated[Email | None, NotNull] = None
+    code: Annotated[Code | None, NotNull] = None
+    token: Annotated[Token | None, NotNull] = None
 
     @model_validator(mode="after")
     def _code_or_token(self) -> VerifyIn:
@@ -111,7 +116,7 @@ class EmailIn(Input):
 class LoginIn(Input):
     email: Annotated[
         str,
-        BeforeValidator(_lower),
+        BeforeValidator(_fold),
         Field(min_length=1, max_length=254),
         AfterValidator(plain_text),
     ]
@@ -130,9 +135,9 @@ class RefreshIn(Input):
 
 
 class MeUpdate(Input):
-    full_name: FullName | None = None
+    full_name: Annotated[FullName | None, NotNull] = None
     planet: Planet | None = None
-    allergies: Allergies | None = None
+    allergies: Annotated[Allergies | None, NotNull] = None
     current_password: Annotated[str, Field(max_length=128)] | None = None
     new_password: NewPassword | None = None
 
@@ -147,7 +152,7 @@ class UserCreate(Input):
     email: Email
     password: NewPassword
     full_name: FullName
-    role: Role = Role.CUSTOMER
+    role: Annotated[Role, Lax] = Role.CUSTOMER
     planet: Planet | None = None
     allergies: Allergies = []
     is_active: bool = True
@@ -156,7 +161,7 @@ class UserCreate(Input):
 class UserReplace(Input):
     email: Email
     full_name: FullName
-    role: Role
+    role: Annotated[Role, Lax]
     planet: Planet | None = None
     allergies: Allergies = []
     is_active: bool = True
@@ -165,11 +170,11 @@ class UserReplace(Input):
 
 
 class UserUpdate(Input):
-    email: Email | None = None
-    full_name: FullName | None = None
-    role: Role | None = None
+    email: Annotated[Email | None, NotNull] = None
+    full_name: Annotated[FullName | None, NotNull] = None
+    role: Annotated[Role | None, Lax, NotNull] = None
     planet: Planet | None = None
-    allergies: Allergies | None = None
-    is_active: bool | None = None
-    is_verified: bool | None = None
-    password: NewPassword | None = None
+    allergies: Annotated[Allergies | None, NotNull] = None
+    is_active: Annotated[bool | None, NotNull] = None
+    is_verified: Annotated[bool | None, NotNull] = None
+    password: Annotated[NewPassword | None, NotNull] = None

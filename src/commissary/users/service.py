@@ -12,13 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commissary.core import jobs
 from commissary.core.cache import invalidate_menu
-from commissary.core.db import utcnow
-from commissary.core.errors import Conflict, InvalidInput, NotFound, reject_nulls
+from commissary.core.db import only_read, release, utcnow
+from commissary.core.errors import Conflict, InvalidInput, NotFound, field_error, reject_nulls
 from commissary.core.listing import ListQuery
-from commissary.core.security import hash_password, verify_password
 from commissary.models import Role, User
+from commissary.models.user import new_token_key
 from commissary.ops import audit
 from commissary.users import repository as repo
+from commissary.users.rules import is_reserved_domain
 from commissary.users.schemas import MeUpdate, UserCreate, UserReplace, UserUpdate
 
 log = structlog.get_logger(__name__)
@@ -39,6 +40,28 @@ async def _flush_unique(session: AsyncSession, email: str) -> None:
         raise EmailTaken(f"an account with e-mail {email} already exists") from None
 
 
+def _check_domain(session: AsyncSession, email: str) -> None:
+    if is_reserved_domain(email.rpartition("@")[2]) and not (
+        jobs.runtime_of(session).settings.allow_reserved_email_domains
+    ):
+        raise field_error(
+            "email",
+            "the domain is reserved for local or test use and cannot receive mail "
+            "(an intranet may allow it with ALLOW_RESERVED_EMAIL_DOMAINS)",
+            code="reserved_email_domain",
+        )
+
+
+async def _hash_new(session: AsyncSession, password: str) -> str:
+    """Hash with nothing held open while argon2 works (no pooled connection, no SQLite
+    write lock) when the unit of work has only read so far, as a request has; a command
+    that already wrote in this transaction (the demo loader) keeps it. Loaded objects
+    expire when released: callers read ids first and load again after."""
+    if only_read(session):
+        await release(session)
+    return await jobs.runtime_of(session).passwords.hash(password)
+
+
 async def _ensure_email_free(session: AsyncSession, email: str, user_id: int | None = None) -> None:
     existing = await repo.get_by_email(session, email)
     if existing is not None and existing.id != user_id:
@@ -53,8 +76,19 @@ async def create_user(
     verified: bool,
 ) -> User:
     """Create an account. Self-registered accounts start unverified and are sent a code."""
-    # Hash before the first query: no connection or SQLite lock is held while argon2 works.
-    password_hash = await hash_password(data.password)
+    _check_domain(session, data.email)
+    password_hash = await _hash_new(session, data.password)
+    return await _insert_user(session, data, password_hash, actor_id=actor_id, verified=verified)
+
+
+async def _insert_user(
+    session: AsyncSession,
+    data: UserCreate,
+    password_hash: str,
+    *,
+    actor_id: int | None,
+    verified: bool,
+) -> User:
     await _ensure_email_free(session, data.email)
     now = utcnow()
     user = User(
@@ -97,17 +131,18 @@ async def list_users(session: AsyncSession, query: ListQuery) -> tuple[list[User
 
 
 async def _apply(session: AsyncSession, user: User, changes: dict[str, Any], actor_id: int) -> User:
+    """Apply validated changes; a new ``password_hash`` (made by the caller, outside the
+    transaction) or a deactivation signs the account out everywhere at once."""
     reject_nulls(changes, NULLABLE)
     fields = sorted(changes)
     if "email" in changes and changes["email"] != user.email:
+        _check_domain(session, changes["email"])
         await _ensure_email_free(session, changes["email"], user.id)
-    if "password" in changes:
-        user.password_hash = await hash_password(changes.pop("password"))
+    if "password_hash" in changes or changes.get("is_active") is False:
+        user.token_key = new_token_key()  # every access token issued before stops working
         await repo.revoke_all_of(session, user.id, utcnow())
     if changes.get("is_verified") and user.verified_at is None:
         user.verified_at = utcnow()  # the first verification; kept if un-verified later
-    if changes.get("is_active") is False:
-        await repo.revoke_all_of(session, user.id, utcnow())
     for name, value in changes.items():
         setattr(user, name, value)
     user.updated_at = utcnow()
@@ -118,13 +153,13 @@ async def _apply(session: AsyncSession, user: User, changes: dict[str, Any], act
         action="user.update",
         entity="user",
         entity_id=user.id,
-        fields=fields,
+        fields=[name if name != "password_hash" else "password" for name in fields],
     )
     return user
 
 
-def _guard_own_admin(user: User, actor: User, changes: dict[str, Any]) -> None:
-    if user.id == actor.id and (
+def _guard_own_admin(user: User, actor_id: int, changes: dict[str, Any]) -> None:
+    if user.id == actor_id and (
         changes.get("role", Role.ADMIN) != Role.ADMIN
         or changes.get("is_active") is False
         or changes.get("is_verified") is False
@@ -134,31 +169,52 @@ def _guard_own_admin(user: User, actor: User, changes: dict[str, Any]) -> None:
         )
 
 
+async def _with_new_hash(session: AsyncSession, changes: dict[str, Any]) -> dict[str, Any]:
+    """Swap a new ``password`` for its hash, made before the account is loaded."""
+    password = changes.pop("password", None)
+    if password is not None:
+        changes["password_hash"] = await _hash_new(session, password)
+    return changes
+
+
 async def replace_user(session: AsyncSession, user_id: int, data: UserReplace, actor: User) -> User:
-    user = await get_user(session, user_id)
-    changes = data.model_dump(exclude_none=True)
+    actor_id = actor.id
+    changes = await _with_new_hash(session, data.model_dump(exclude_none=True))
     changes.setdefault("planet", None)
-    _guard_own_admin(user, actor, changes)
-    return await _apply(session, user, changes, actor.id)
+    user = await get_user(session, user_id)
+    _guard_own_admin(user, actor_id, changes)
+    return await _apply(session, user, changes, actor_id)
 
 
 async def update_user(session: AsyncSession, user_id: int, data: UserUpdate, actor: User) -> User:
-    user = await get_user(session, user_id)
+    actor_id = actor.id
     changes = data.model_dump(exclude_unset=True)
     reject_nulls(changes, NULLABLE)
-    _guard_own_admin(user, actor, changes)
-    return await _apply(session, user, changes, actor.id)
+    changes = await _with_new_hash(session, changes)
+    user = await get_user(session, user_id)
+    _guard_own_admin(user, actor_id, changes)
+    return await _apply(session, user, changes, actor_id)
 
 
 async def update_me(session: AsyncSession, user: User, data: MeUpdate) -> User:
+    """Change one's own profile; a new password needs the current one. Both argon2 runs
+    happen with no transaction open, then the account is loaded again."""
     changes = data.model_dump(exclude_unset=True)
     current = changes.pop("current_password", None)
     new = changes.pop("new_password", None)
-    if new is not None:
-        if not await verify_password(current or "", user.password_hash):
-            raise InvalidInput("current_password is wrong", code="wrong_current_password")
-        changes["password"] = new
-    return await _apply(session, user, changes, user.id)
+    if new is None:
+        return await _apply(session, user, changes, user.id)
+    user_id, old_hash = user.id, user.password_hash
+    passwords = jobs.runtime_of(session).passwords
+    if only_read(session):
+        await release(session)
+    if not await passwords.verify(current or "", old_hash):
+        raise InvalidInput("current_password is wrong", code="wrong_current_password")
+    changes["password_hash"] = await passwords.hash(new)
+    user = await get_user(session, user_id)
+    if user.password_hash != old_hash:
+        raise Conflict("the password changed meanwhile; try again", code="password_changed")
+    return await _apply(session, user, changes, user_id)
 
 
 async def delete_user(session: AsyncSession, user_id: int, actor_id: int | None) -> None:
@@ -174,13 +230,16 @@ async def delete_user(session: AsyncSession, user_id: int, actor_id: int | None)
 
 async def ensure_admin(session: AsyncSession, email: str, password: str, full_name: str) -> User:
     """Create the admin account, or promote and reset the existing account of that e-mail."""
-    existing = await repo.get_by_email(session, email)
+    data = UserCreate(email=email, password=password, full_name=full_name, role=Role.ADMIN)
+    _check_domain(session, data.email)
+    password_hash = await _hash_new(session, password)
+    existing = await repo.get_by_email(session, data.email)
     if existing is None:
-        data = UserCreate(email=email, password=password, full_name=full_name, role=Role.ADMIN)
-        return await create_user(session, data, actor_id=None, verified=True)
+        return await _insert_user(session, data, password_hash, actor_id=None, verified=True)
     existing.role = Role.ADMIN
     existing.is_active = True
-    existing.password_hash = await hash_password(password)
+    existing.password_hash = password_hash
+    existing.token_key = new_token_key()
     if not existing.is_verified:
         existing.is_verified, existing.verified_at = True, utcnow()
     existing.updated_at = utcnow()

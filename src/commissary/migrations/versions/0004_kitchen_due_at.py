@@ -1,7 +1,7 @@
 """orders: when the simulated kitchen is done
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-11-25 15:00:00
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import commissary.core.db
 
-revision: str = "0003"
-down_revision: str | None = "0002"
+revision: str = "0004"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
