@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     login_failure_window: int = Field(900, gt=0, description="seconds")
     login_max_attempts_per_client: int = Field(30, gt=0)
     login_client_window: int = Field(60, gt=0, description="seconds")
+    # Abuse limits: request body sizes (bytes).
+    max_json_body_bytes: int = Field(1024 * 1024, gt=0, description="any non-multipart body")
+    max_upload_bytes: int = Field(10 * 1024 * 1024, gt=0, description="multipart/form-data")
 
     log_format: Literal["json", "console"] | None = None
     log_level: str = "INFO"
