@@ -11,7 +11,8 @@ import httpx
 from sqlalchemy import func, select
 
 from commissary.models import User
-from tests.conftest import Backend
+from tests.conftest import PASSWORD, Backend, MakeUser
+from tests.servers import Mailbox
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "deploy" / "nginx" / "commissary.conf.template"
@@ -31,6 +32,78 @@ async def users_count(backend: Backend) -> int:
 
 def register_body(n: int) -> dict[str, str]:
     return {"email": f"hero{n}@example.com", "password": "fresh-start-9", "full_name": f"H {n}"}
+
+
+# --- logins ---------------------------------------------------------------------------------
+
+
+async def test_successful_logins_from_one_address_are_never_limited(
+    client: httpx.AsyncClient, make_user: MakeUser, backend: Backend
+) -> None:
+    """A restaurant's waiters all sign in from the restaurant's one address."""
+    waiters = [await make_user() for _ in range(3)]
+    attempts = backend.settings.login_max_failures_per_client + 3
+    statuses = []
+    for n in range(attempts):
+        waiter = waiters[n % len(waiters)]
+        response = await client.post(
+            "/api/v1/auth/login", json={"email": waiter.user.email, "password": PASSWORD}
+        )
+        statuses.append(response.status_code)
+    assert statuses == [200] * attempts
+
+
+async def test_failed_logins_are_limited_per_client_even_for_a_right_password(
+    client: httpx.AsyncClient, make_user: MakeUser, backend: Backend
+) -> None:
+    limit = backend.settings.login_max_failures_per_client
+    for n in range(limit):
+        response = await client.post(
+            "/api/v1/auth/login", json={"email": f"u{n}@example.com", "password": "wrong-1"}
+        )
+        assert response.status_code == 401, n
+    account = await make_user()
+
+    blocked = await client.post(
+        "/api/v1/auth/login", json={"email": account.user.email, "password": PASSWORD}
+    )
+    assert blocked.status_code == 429
+    assert blocked.headers["content-type"] == "application/problem+json"
+    assert blocked.json()["code"] == "rate_limited"
+    assert int(blocked.headers["retry-after"]) > 0
+
+    async with client_at(backend, "198.51.100.7") as elsewhere:
+        fine = await elsewhere.post(
+            "/api/v1/auth/login", json={"email": account.user.email, "password": PASSWORD}
+        )
+    assert fine.status_code == 200
+
+
+# --- registrations --------------------------------------------------------------------------
+
+
+async def test_registrations_are_limited_per_client_with_retry_after(
+    client: httpx.AsyncClient, backend: Backend, mailbox: Mailbox
+) -> None:
+    limit = backend.settings.register_max_per_client
+    for n in range(limit):
+        created = await client.post("/api/v1/auth/register", json=register_body(n))
+        assert created.status_code == 201, created.text
+    await backend.settle()
+    mails = len(mailbox.messages)
+
+    refused = await client.post("/api/v1/auth/register", json=register_body(limit))
+    await backend.settle()
+
+    assert refused.status_code == 429
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["code"] == "rate_limited"
+    assert 0 < int(refused.headers["retry-after"]) <= backend.settings.register_client_window
+    assert await users_count(backend) == limit
+    assert len(mailbox.messages) == mails
+    async with client_at(backend, "198.51.100.8") as elsewhere:
+        other = await elsewhere.post("/api/v1/auth/register", json=register_body(limit + 1))
+    assert other.status_code == 201
 
 
 # --- body sizes -----------------------------------------------------------------------------
