@@ -51,7 +51,10 @@ def db_downgrade(revision: Annotated[str, typer.Argument(help="e.g. -1 or base")
 def db_status() -> None:
     """Show the database's revision and the latest one."""
     settings = load_settings()
-    current, head = migrate.current(settings.database_url), migrate.head()
+    path = migrate.sqlite_file(settings.database_url)
+    # Asking must not create an empty SQLite file.
+    current = None if path and not path.exists() else migrate.current(settings.database_url)
+    head = migrate.head()
     typer.echo(f"current: {current or '(empty)'}\nhead:    {head}")
     typer.echo(
         "up to date" if current == head else "pending migrations: run `commissary db upgrade`"
