@@ -278,7 +278,7 @@ def test_db_status_shows_pending_before_init_and_up_to_date_after(tmp_path: Path
 
     init = run(tmp_path, env, "db", "init")
     assert init.returncode == 0, init.stderr
-    assert "admin" not in init.stdout  # no ADMIN_EMAIL/ADMIN_PASSWORD: no account
+    assert "no admin account created" in init.stdout  # no ADMIN_EMAIL/ADMIN_PASSWORD
     assert user_roles(tmp_path / "fresh.db") == {}
 
     after = run(tmp_path, env, "db", "status")

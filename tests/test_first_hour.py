@@ -12,9 +12,12 @@ import pytest
 
 from commissary.core import migrate
 from tests.test_cli import (
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
     COMMISSARY,
     clean_env,
     run,
+    user_roles,
 )
 
 pytestmark = pytest.mark.skipif(COMMISSARY is None, reason="the commissary script is not installed")
@@ -71,3 +74,31 @@ def test_db_status_before_init_creates_no_file(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "current: (empty)" in result.stdout
     assert not db.exists()
+
+
+# --- the admin ------------------------------------------------------------------------------
+
+
+def test_db_init_without_admin_settings_says_how_to_create_one(tmp_path: Path) -> None:
+    db = tmp_path / "commissary.db"
+
+    result = run(tmp_path, clean_env(db, ADMIN_EMAIL=ADMIN_EMAIL), "db", "init")
+
+    assert result.returncode == 0, result.stderr
+    assert "no admin account created (ADMIN_PASSWORD not set)" in result.stdout
+    assert "commissary users create-admin" in result.stdout
+    assert user_roles(db) == {}
+
+
+def test_db_reset_recreates_the_admin_like_db_init(tmp_path: Path) -> None:
+    db = tmp_path / "commissary.db"
+    env = clean_env(db, ADMIN_EMAIL=ADMIN_EMAIL, ADMIN_PASSWORD=ADMIN_PASSWORD)
+    assert run(tmp_path, env, "db", "init").returncode == 0
+    hero = ("--email", "nova@example.com", "--name", "Nova", "--password", "stardust-42")
+    assert run(tmp_path, env, "heroes", "create", *hero).returncode == 0
+
+    reset = run(tmp_path, env, "db", "reset", "--yes")
+
+    assert reset.returncode == 0, reset.stderr
+    assert f"admin {ADMIN_EMAIL} ready" in reset.stdout
+    assert user_roles(db) == {ADMIN_EMAIL: "admin"}

@@ -6,7 +6,13 @@ from typing import Annotated
 
 import typer
 
-from commissary.cli.common import app, fail, load_settings, run_use_case, validation_message
+from commissary.cli.common import (
+    app,
+    fail,
+    load_settings,
+    run_use_case,
+    validation_message,
+)
 from commissary.config import Settings
 from commissary.core import migrate
 
@@ -23,12 +29,30 @@ def db_init() -> None:
     settings = load_settings()
     migrate.upgrade(settings.database_url)
     typer.echo(f"database at revision {migrate.current(settings.database_url)}")
+    _admin_from_environment(settings)
+
+
+def _admin_from_environment(settings: Settings) -> None:
+    """Create the admin of ADMIN_EMAIL/ADMIN_PASSWORD, or say how to get one."""
     if settings.admin_email and settings.admin_password:
         _create_admin(
             settings.admin_email,
             settings.admin_password.get_secret_value(),
             "Administrator",
         )
+        return
+    missing = " and ".join(
+        name
+        for name, value in (
+            ("ADMIN_EMAIL", settings.admin_email),
+            ("ADMIN_PASSWORD", settings.admin_password),
+        )
+        if not value
+    )
+    typer.echo(
+        f"no admin account created ({missing} not set): set ADMIN_EMAIL and ADMIN_PASSWORD "
+        "and run `commissary db init` again, or run `commissary users create-admin`"
+    )
 
 
 @db_app.command("upgrade")
@@ -63,13 +87,15 @@ def db_status() -> None:
 
 @db_app.command("reset")
 def db_reset(yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False) -> None:
-    """Drop every table and migrate again: ALL DATA IS LOST."""
+    """Drop every table and migrate again: ALL DATA IS LOST. The admin of ADMIN_EMAIL and
+    ADMIN_PASSWORD is created again, as by `db init`."""
     settings = load_settings()
     if not yes and not typer.confirm(f"Erase every table of {_safe_url(settings)}?"):
         raise typer.Abort()
     migrate.downgrade(settings.database_url, "base")
     migrate.upgrade(settings.database_url)
     typer.echo("database reset to the latest schema")
+    _admin_from_environment(settings)
 
 
 @db_app.command("create-migration")
