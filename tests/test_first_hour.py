@@ -102,3 +102,25 @@ def test_db_reset_recreates_the_admin_like_db_init(tmp_path: Path) -> None:
     assert reset.returncode == 0, reset.stderr
     assert f"admin {ADMIN_EMAIL} ready" in reset.stdout
     assert user_roles(db) == {ADMIN_EMAIL: "admin"}
+
+
+# --- migrations -----------------------------------------------------------------------------
+
+
+def test_create_migration_without_model_changes_writes_nothing_and_exits_1(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "commissary.db"
+    env = clean_env(db)
+    assert run(tmp_path, env, "db", "init").returncode == 0
+    before = set(VERSIONS.glob("*.py"))
+    try:
+        result = run(tmp_path, env, "db", "create-migration", "nothing changed")
+        written = set(VERSIONS.glob("*.py")) - before
+    finally:
+        for stray in set(VERSIONS.glob("*.py")) - before:
+            stray.unlink()
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "no changes" in result.stdout
+    assert written == set()

@@ -10,6 +10,7 @@ from commissary.cli.common import (
     app,
     fail,
     load_settings,
+    require_schema,
     run_use_case,
     validation_message,
 )
@@ -102,9 +103,15 @@ def db_reset(yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = F
 def db_create_migration(
     message: Annotated[str, typer.Argument(help="What the change does.")],
 ) -> None:
-    """Write a new migration from the difference between the models and the database."""
+    """Write a new migration from the difference between the models and the database (which
+    must be at the latest revision). Exits 1, writing nothing, when there is no difference."""
     settings = load_settings()
-    migrate.create_revision(settings.database_url, message)
+    require_schema(settings)
+    written = migrate.create_revision(settings.database_url, message)
+    if written is None:
+        typer.echo("no changes: the models match the database, so no migration was written")
+        raise typer.Exit(1)
+    typer.echo(f"wrote {written}")
 
 
 @users_app.command("create-admin")

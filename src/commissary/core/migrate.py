@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -33,8 +34,23 @@ def downgrade(database_url: str, revision: str) -> None:
     command.downgrade(alembic_config(database_url), revision)
 
 
-def create_revision(database_url: str, message: str) -> None:
-    command.revision(alembic_config(database_url), message=message, autogenerate=True)
+def create_revision(database_url: str, message: str) -> Path | None:
+    """Write a migration for the difference between the models and the database; when
+    there is none, write nothing and return None."""
+
+    def skip_if_empty(context: object, revision: object, directives: list[Any]) -> None:
+        script = directives[0]
+        if all(ops.is_empty() for ops in script.upgrade_ops_list):
+            directives[:] = []
+
+    written = command.revision(
+        alembic_config(database_url),
+        message=message,
+        autogenerate=True,
+        process_revision_directives=skip_if_empty,
+    )
+    scripts = written if isinstance(written, list) else [written]
+    return next((Path(s.path) for s in scripts if s is not None), None)
 
 
 def sqlite_file(database_url: str) -> Path | None:
