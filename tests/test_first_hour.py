@@ -5,9 +5,13 @@ the logs it prints."""
 from __future__ import annotations
 
 import contextlib
+import re
 import sqlite3
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from commissary.core import migrate
@@ -15,8 +19,10 @@ from tests.test_cli import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
     COMMISSARY,
+    Server,
     clean_env,
     run,
+    serve,
     user_roles,
 )
 
@@ -124,3 +130,36 @@ def test_create_migration_without_model_changes_writes_nothing_and_exits_1(
     assert result.returncode == 1, result.stdout + result.stderr
     assert "no changes" in result.stdout
     assert written == set()
+
+
+# --- serving --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def served_plainly(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """`commissary serve --port N` with no PUBLIC_URL and no NO_COLOR, its log in a file."""
+    cwd = tmp_path_factory.mktemp("plain")
+    env = clean_env(cwd / "commissary.db")
+    del env["NO_COLOR"]
+    with serve(cwd, env) as server:
+        yield server
+
+
+def test_verification_link_points_at_the_port_being_served(served_plainly: Server) -> None:
+    response = httpx.post(
+        f"{served_plainly.base_url}/api/v1/auth/register",
+        json={"email": "nova@example.com", "password": "fresh-start-9", "full_name": "Nova"},
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
+
+    link = re.compile(r"https?://\S+/api/v1/auth/verify\?token=\S+")
+    deadline = time.monotonic() + 30  # the mail is logged once the request has committed
+    while not link.search(served_plainly.output()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    found = link.search(served_plainly.output())
+    assert found, served_plainly.output()
+    assert found.group().startswith(f"{served_plainly.base_url}/api/v1/auth/verify?token=")
+    verified = httpx.get(found.group(), timeout=10)
+    assert verified.status_code == 200, verified.text
+    assert verified.json()["is_verified"] is True
