@@ -5,6 +5,7 @@ the logs it prints."""
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import sqlite3
 import time
@@ -15,6 +16,7 @@ import httpx
 import pytest
 
 from commissary.core import migrate
+from commissary.core.logging import use_colors
 from tests.test_cli import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
@@ -163,3 +165,22 @@ def test_verification_link_points_at_the_port_being_served(served_plainly: Serve
     verified = httpx.get(found.group(), timeout=10)
     assert verified.status_code == 200, verified.text
     assert verified.json()["is_verified"] is True
+
+
+def test_console_logs_written_to_a_file_have_no_colours(served_plainly: Server) -> None:
+    httpx.get(f"{served_plainly.base_url}/health", timeout=10)
+    output = served_plainly.output()
+
+    assert "request" in output
+    assert "\x1b[" not in output
+
+
+def test_console_logs_use_colours_on_a_terminal_unless_no_color(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    controller, terminal = os.openpty()
+    with os.fdopen(terminal, "w") as tty, os.fdopen(controller, "rb"):
+        monkeypatch.delenv("NO_COLOR", raising=False)
+        assert use_colors(tty) is True
+        monkeypatch.setenv("NO_COLOR", "1")
+        assert use_colors(tty) is False
