@@ -231,7 +231,7 @@ async def test_login_is_rate_limited_per_account(
 async def test_login_is_rate_limited_per_client_address(
     client: httpx.AsyncClient, backend: Backend
 ) -> None:
-    limit = backend.settings.login_max_attempts_per_client
+    limit = backend.settings.login_max_failures_per_client
     statuses = []
     for n in range(limit + 1):
         response = await client.post(

@@ -205,7 +205,8 @@ def help_outputs(
     }
     outputs = {}
     for command, process in processes.items():
-        out, _ = process.communicate(timeout=60)
+        # Thirteen interpreters start at once: on a busy shared machine that takes minutes.
+        out, _ = process.communicate(timeout=600)
         outputs[command] = (process.returncode, out)
     assert not (cwd / "untouched.db").exists(), "--help must not touch the database"
     return outputs
@@ -278,7 +279,7 @@ def test_db_status_shows_pending_before_init_and_up_to_date_after(tmp_path: Path
 
     init = run(tmp_path, env, "db", "init")
     assert init.returncode == 0, init.stderr
-    assert "admin" not in init.stdout  # no ADMIN_EMAIL/ADMIN_PASSWORD: no account
+    assert "no admin account created" in init.stdout  # no ADMIN_EMAIL/ADMIN_PASSWORD
     assert user_roles(tmp_path / "fresh.db") == {}
 
     after = run(tmp_path, env, "db", "status")

@@ -160,8 +160,9 @@ def test_meals_are_created_updated_and_deleted(cafeteria: Path) -> None:
             ("meals", "create", "--restaurant", "99", "--name", "X", "--price", "1"),
             "unknown_restaurant",
         ),
-        (("orders", "create", "--hero", "1", "--meal", "banana"), "MEAL_ID"),
-        (("orders", "create", "--hero", "1", "--meal", "999"), "unknown_product"),
+        (("orders", "create", "--hero", "1", "--meal", "banana"), "no meal is named 'banana'"),
+        (("orders", "create", "--hero", "1", "--meal", ":2"), "--meal needs a meal"),
+        (("orders", "create", "--hero", "1", "--meal", "999"), "product 999 not found"),
         (("orders", "create", "--hero", "42", "--meal", "1"), "user_not_found"),
         (("orders", "cancel", "999"), "not found"),
     ],
@@ -169,3 +170,50 @@ def test_meals_are_created_updated_and_deleted(cafeteria: Path) -> None:
 def test_bad_input_is_a_clear_error(cafeteria: Path, args: tuple[str, ...], message: str) -> None:
     cli("demo")
     assert message in cli(*args, code=2)
+
+
+def test_heroes_and_meals_are_named_by_email_or_name_when_the_admin_is_user_1(
+    cafeteria: Path,
+) -> None:
+    """The README's walk-through with ADMIN_EMAIL set: the admin takes id 1."""
+    cli("users", "create-admin", "--email", "root@example.com", "--password", "kitchen-boss-77")
+    cli("demo")
+    assert "is an admin (root@example.com), not a hero" in cli(
+        "orders", "create", "--hero", "1", "--meal", "2", code=2
+    )
+
+    safe = cli(
+        "orders",
+        "create",
+        "--hero",
+        "quill@cafeteria.example",
+        "--meal",
+        "Xandarian Star Soup",
+        "--meal",
+        "groot root tea:2",
+    )
+    assert "[completed] for Peter Quill: 14.50 EUR" in safe
+    assert "2 x Groot Root Tea @ 2.80" in safe
+    unsafe = cli("orders", "create", "--hero", "Peter Quill", "--meal", "Nebula Noodles")
+    assert 'ingredient "peanuts" matches allergy "peanuts"' in unsafe
+    assert len(cli("orders", "list", "--hero", "peter quill").splitlines()) == 2
+    assert "<quill@cafeteria.example> planet=Terra" in cli("heroes", "show", "Peter Quill")
+    assert "Kree Kale Salad 9.40 EUR" in cli("meals", "show", "Kree Kale Salad")
+
+
+def test_unknown_or_ambiguous_names_are_a_clear_error(cafeteria: Path) -> None:
+    cli("demo")
+    for email in ("groot1@example.com", "groot2@example.com"):
+        cli("heroes", "create", "--email", email, "--name", "Groot", "--password", "i-am-groot-1")
+    cli("meals", "create", "--restaurant", "1", "--name", "Comet Sorbet", "--price", "5")
+
+    ambiguous = cli("heroes", "show", "Groot", code=2)
+    assert "2 heroes are named 'Groot'" in ambiguous
+    assert "groot1@example.com" in ambiguous and "groot2@example.com" in ambiguous
+    assert "no hero is named 'Thanos'" in cli("heroes", "show", "Thanos", code=2)
+    assert "no hero has the e-mail" in cli("heroes", "delete", "nobody@example.com", code=2)
+    assert "2 meals are named 'Comet Sorbet'" in cli(
+        "orders", "create", "--hero", "Drax", "--meal", "Comet Sorbet", code=2
+    )
+    assert "no meal is named 'Moon Pie'" in cli("meals", "delete", "Moon Pie", code=2)
+    assert cli("orders", "list") == ""  # nothing was ordered by a failed command

@@ -28,7 +28,8 @@ def test_no_generated_request_gets_a_server_error(tmp_path: Path) -> None:
         DATABASE_URL=f"sqlite:///{tmp_path / 'fuzz.db'}",
         ADMIN_EMAIL="root@example.com",
         ADMIN_PASSWORD="fuzz-admin-1",
-        LOGIN_MAX_ATTEMPTS_PER_CLIENT="100000",
+        LOGIN_MAX_FAILURES_PER_CLIENT="100000",
+        REGISTER_MAX_PER_CLIENT="100000",
         LOG_LEVEL="ERROR",
     )
     commissary = str(BIN / "commissary")

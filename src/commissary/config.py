@@ -51,14 +51,20 @@ class Settings(BaseSettings):
 
     login_max_failures_per_account: int = Field(5, gt=0)
     login_failure_window: int = Field(900, gt=0, description="seconds")
-    login_max_attempts_per_client: int = Field(30, gt=0)
+    login_max_failures_per_client: int = Field(30, gt=0, description="failed logins per address")
     login_client_window: int = Field(60, gt=0, description="seconds")
+    # Abuse limits: registrations per client address, and request body sizes (bytes).
+    register_max_per_client: int = Field(10, gt=0)
+    register_client_window: int = Field(3600, gt=0, description="seconds")
+    max_json_body_bytes: int = Field(1024 * 1024, gt=0, description="any non-multipart body")
+    max_upload_bytes: int = Field(10 * 1024 * 1024, gt=0, description="multipart/form-data")
 
     log_format: Literal["json", "console"] | None = None
     log_level: str = "INFO"
     cors_origins: Annotated[list[str], NoDecode] = []
     forwarded_allow_ips: str = Field(
-        "127.0.0.1", description="proxies whose X-Forwarded-* headers are trusted (or *)"
+        "127.0.0.1",
+        description="addresses or networks of the proxies whose X-Forwarded-For is believed",
     )
     db_pool_size: int = Field(20, gt=0)
     db_max_overflow: int = Field(0, ge=0)

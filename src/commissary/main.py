@@ -14,6 +14,7 @@ from commissary import __version__, tasks
 from commissary.catalog.router import cache_key as catalog_cache_key
 from commissary.catalog.router import router as catalog_router
 from commissary.config import Settings
+from commissary.core.bodylimit import BodySizeLimitMiddleware
 from commissary.core.cached_reads import CachedReads
 from commissary.core.errors import UnexpectedErrorMiddleware, install_error_handlers
 from commissary.core.jobs import InlineDispatcher
@@ -75,6 +76,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["*"],
         )
     app.add_middleware(UnexpectedErrorMiddleware)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_json_bytes=settings.max_json_body_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+    )
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware)
 

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from commissary.catalog import repository as catalog_repo
 from commissary.catalog import service as catalog
 from commissary.catalog.schemas import ProductCreate, ProductUpdate
+from commissary.cli import lookup
 from commissary.cli.common import app, fail, operator, run_use_case, valid_input
 from commissary.core.listing import parse_list_query
 from commissary.core.money import money_text
@@ -42,11 +43,8 @@ def hero_line(user: User) -> str:
     )
 
 
-async def _hero(session: AsyncSession, hero_id: int) -> User:
-    user = await users.get_user(session, hero_id)
-    if user.role is not Role.CUSTOMER:
-        fail(f"user {hero_id} is a {user.role.value}, not a hero")
-    return user
+HeroRef = Annotated[str, typer.Argument(metavar="HERO", help=lookup.HERO_HELP)]
+MealRef = Annotated[str, typer.Argument(metavar="MEAL", help=lookup.MEAL_HELP)]
 
 
 @heroes_app.command("list")
@@ -88,14 +86,14 @@ def heroes_create(
 
 
 @heroes_app.command("show")
-def heroes_show(hero_id: int) -> None:
+def heroes_show(hero: HeroRef) -> None:
     """Show a hero."""
-    typer.echo(hero_line(run_use_case(lambda s: _hero(s, hero_id))))
+    typer.echo(hero_line(run_use_case(lambda s: lookup.hero(s, hero))))
 
 
 @heroes_app.command("update")
 def heroes_update(
-    hero_id: int,
+    hero: HeroRef,
     name: Annotated[str | None, typer.Option()] = None,
     planet: Annotated[str | None, typer.Option()] = None,
     allergy: Allergy = None,
@@ -111,21 +109,22 @@ def heroes_update(
         update = MeUpdate.model_validate(changes)
 
     async def use_case(session: AsyncSession) -> User:
-        return await users.update_me(session, await _hero(session, hero_id), update)
+        return await users.update_me(session, await lookup.hero(session, hero), update)
 
     typer.echo(hero_line(run_use_case(use_case)))
 
 
 @heroes_app.command("delete")
-def heroes_delete(hero_id: int) -> None:
+def heroes_delete(hero: HeroRef) -> None:
     """Delete a hero; their orders stay, without the link to the account."""
 
-    async def use_case(session: AsyncSession) -> None:
-        await _hero(session, hero_id)
-        await users.delete_user(session, hero_id, None)
+    async def use_case(session: AsyncSession) -> str:
+        user = await lookup.hero(session, hero)
+        gone = f"hero #{user.id} {user.full_name} <{user.email}> deleted"
+        await users.delete_user(session, user.id, None)
+        return gone
 
-    run_use_case(use_case)
-    typer.echo(f"hero {hero_id} deleted")
+    typer.echo(run_use_case(use_case))
 
 
 def meal_line(meal: Product) -> str:
@@ -192,14 +191,14 @@ def meals_create(
 
 
 @meals_app.command("show")
-def meals_show(meal_id: int) -> None:
+def meals_show(meal: MealRef) -> None:
     """Show a meal."""
-    typer.echo(meal_line(run_use_case(lambda s: catalog.get_product(s, meal_id))))
+    typer.echo(meal_line(run_use_case(lambda s: lookup.meal(s, meal))))
 
 
 @meals_app.command("update")
 def meals_update(
-    meal_id: int,
+    meal: MealRef,
     name: Annotated[str | None, typer.Option()] = None,
     price: Annotated[str | None, typer.Option()] = None,
     ingredient: Ingredient = None,
@@ -218,15 +217,25 @@ def meals_update(
     }
     with valid_input():
         data = ProductUpdate.model_validate({k: v for k, v in given.items() if v is not None})
-    meal = run_use_case(lambda s: catalog.update_product(s, meal_id, data, operator()))
-    typer.echo(meal_line(meal))
+
+    async def use_case(session: AsyncSession) -> Product:
+        found = await lookup.meal(session, meal)
+        return await catalog.update_product(session, found.id, data, operator())
+
+    typer.echo(meal_line(run_use_case(use_case)))
 
 
 @meals_app.command("delete")
-def meals_delete(meal_id: int) -> None:
+def meals_delete(meal: MealRef) -> None:
     """Remove a meal from the menu; past orders keep its name and price."""
-    run_use_case(lambda s: catalog.delete_product(s, meal_id, operator()))
-    typer.echo(f"meal {meal_id} deleted")
+
+    async def use_case(session: AsyncSession) -> str:
+        found = await lookup.meal(session, meal)
+        gone = f"meal #{found.id} {found.name} deleted"
+        await catalog.delete_product(session, found.id, operator())
+        return gone
+
+    typer.echo(run_use_case(use_case))
 
 
 def order_lines(order: Order) -> list[str]:
@@ -241,14 +250,6 @@ def order_lines(order: Order) -> list[str]:
     if order.message:
         out.append(f"  message: {order.message}")
     return out
-
-
-def _parse_item(raw: str) -> OrderItemIn:
-    meal, _, quantity = raw.partition(":")
-    try:
-        return OrderItemIn(product_id=int(meal), quantity=int(quantity or 1))
-    except ValueError:
-        fail(f"--meal takes MEAL_ID or MEAL_ID:QUANTITY, not {raw!r}")
 
 
 async def _wait_for_outcome(session: AsyncSession, order: Order) -> None:
@@ -269,16 +270,23 @@ async def _wait_for_outcome(session: AsyncSession, order: Order) -> None:
 
 @orders_app.command("create")
 def orders_create(
-    hero: Annotated[int, typer.Option(help="The hero's id.")],
-    meal: Annotated[list[str], typer.Option(help="MEAL_ID or MEAL_ID:QUANTITY; repeatable.")],
+    hero: Annotated[str, typer.Option(help=lookup.HERO_HELP)],
+    meal: Annotated[
+        list[str],
+        typer.Option(help="MEAL or MEAL:QUANTITY, MEAL an id or a name; repeatable."),
+    ],
     wait: Annotated[bool, typer.Option(help="Wait for the allergen check and the kitchen.")] = True,
 ) -> None:
     """Order meals for a hero, as that hero."""
-    with valid_input():
-        data = OrderCreate(items=[_parse_item(m) for m in meal])
+    wanted = [lookup.meal_and_quantity(m) for m in meal]
 
     async def use_case(session: AsyncSession) -> Order:
-        return await orders.place_order(session, await _hero(session, hero), data)
+        customer = await lookup.hero(session, hero)
+        items = [
+            OrderItemIn(product_id=(await lookup.meal(session, ref)).id, quantity=quantity)
+            for ref, quantity in wanted
+        ]
+        return await orders.place_order(session, customer, OrderCreate(items=items))
 
     order = run_use_case(use_case, then=_wait_for_outcome if wait else None)
     if not wait:
@@ -305,18 +313,20 @@ def orders_show(order_id: int) -> None:
 
 @orders_app.command("list")
 def orders_list(
-    hero: Annotated[int | None, typer.Option(help="Only this hero's orders.")] = None,
+    hero: Annotated[
+        str | None, typer.Option(help="Only this hero's orders (id, e-mail or name).")
+    ] = None,
     status: Annotated[OrderStatus | None, typer.Option()] = None,
     limit: Annotated[int, typer.Option(min=1, max=100)] = 20,
 ) -> None:
     """List orders, newest first."""
     params = {"limit": str(limit)}
-    if hero is not None:
-        params["customer_id"] = str(hero)
     if status is not None:
         params["status"] = status.value
 
     async def use_case(session: AsyncSession) -> list[Order]:
+        if hero is not None:
+            params["customer_id"] = str((await lookup.hero(session, hero)).id)
         found, _ = await order_repo.list_page(
             session, parse_list_query(params, order_repo.ORDER_LIST), None
         )

@@ -73,6 +73,30 @@ async def _follow(
                 await periodic
 
 
+def require_schema(settings: Settings) -> None:
+    """Commands that read or write data need the migrated schema: say how to get it, rather
+    than fail deep inside a query (or leave an empty SQLite file behind)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from commissary.core import migrate
+
+    path = migrate.sqlite_file(settings.database_url)
+    if path is not None and not path.exists():
+        fail(f"no database at {path.resolve()}: run `commissary db init` first")
+    try:
+        current = migrate.current(settings.database_url)
+    except (OSError, SQLAlchemyError) as exc:
+        fail(f"cannot open the database: {type(exc).__name__}: {exc}")
+    head = migrate.head()
+    if current is None:
+        fail("the database has no schema yet: run `commissary db init` first")
+    if current != head:
+        fail(
+            f"the database is at revision {current}, this version of Commissary needs "
+            f"{head}: run `commissary db upgrade`"
+        )
+
+
 def run_use_case(
     use_case: Callable[[AsyncSession], Awaitable[T]],
     *,
@@ -87,6 +111,7 @@ def run_use_case(
     from commissary.core.runtime import Runtime
 
     settings = load_settings()
+    require_schema(settings)
     configure_logging(settings)
     tasks.load()
 

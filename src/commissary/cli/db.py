@@ -6,7 +6,14 @@ from typing import Annotated
 
 import typer
 
-from commissary.cli.common import app, fail, load_settings, run_use_case, validation_message
+from commissary.cli.common import (
+    app,
+    fail,
+    load_settings,
+    require_schema,
+    run_use_case,
+    validation_message,
+)
 from commissary.config import Settings
 from commissary.core import migrate
 
@@ -23,12 +30,30 @@ def db_init() -> None:
     settings = load_settings()
     migrate.upgrade(settings.database_url)
     typer.echo(f"database at revision {migrate.current(settings.database_url)}")
+    _admin_from_environment(settings)
+
+
+def _admin_from_environment(settings: Settings) -> None:
+    """Create the admin of ADMIN_EMAIL/ADMIN_PASSWORD, or say how to get one."""
     if settings.admin_email and settings.admin_password:
         _create_admin(
             settings.admin_email,
             settings.admin_password.get_secret_value(),
             "Administrator",
         )
+        return
+    missing = " and ".join(
+        name
+        for name, value in (
+            ("ADMIN_EMAIL", settings.admin_email),
+            ("ADMIN_PASSWORD", settings.admin_password),
+        )
+        if not value
+    )
+    typer.echo(
+        f"no admin account created ({missing} not set): set ADMIN_EMAIL and ADMIN_PASSWORD "
+        "and run `commissary db init` again, or run `commissary users create-admin`"
+    )
 
 
 @db_app.command("upgrade")
@@ -51,7 +76,10 @@ def db_downgrade(revision: Annotated[str, typer.Argument(help="e.g. -1 or base")
 def db_status() -> None:
     """Show the database's revision and the latest one."""
     settings = load_settings()
-    current, head = migrate.current(settings.database_url), migrate.head()
+    path = migrate.sqlite_file(settings.database_url)
+    # Asking must not create an empty SQLite file.
+    current = None if path and not path.exists() else migrate.current(settings.database_url)
+    head = migrate.head()
     typer.echo(f"current: {current or '(empty)'}\nhead:    {head}")
     typer.echo(
         "up to date" if current == head else "pending migrations: run `commissary db upgrade`"
@@ -60,22 +88,30 @@ def db_status() -> None:
 
 @db_app.command("reset")
 def db_reset(yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False) -> None:
-    """Drop every table and migrate again: ALL DATA IS LOST."""
+    """Drop every table and migrate again: ALL DATA IS LOST. The admin of ADMIN_EMAIL and
+    ADMIN_PASSWORD is created again, as by `db init`."""
     settings = load_settings()
     if not yes and not typer.confirm(f"Erase every table of {_safe_url(settings)}?"):
         raise typer.Abort()
     migrate.downgrade(settings.database_url, "base")
     migrate.upgrade(settings.database_url)
     typer.echo("database reset to the latest schema")
+    _admin_from_environment(settings)
 
 
 @db_app.command("create-migration")
 def db_create_migration(
     message: Annotated[str, typer.Argument(help="What the change does.")],
 ) -> None:
-    """Write a new migration from the difference between the models and the database."""
+    """Write a new migration from the difference between the models and the database (which
+    must be at the latest revision). Exits 1, writing nothing, when there is no difference."""
     settings = load_settings()
-    migrate.create_revision(settings.database_url, message)
+    require_schema(settings)
+    written = migrate.create_revision(settings.database_url, message)
+    if written is None:
+        typer.echo("no changes: the models match the database, so no migration was written")
+        raise typer.Exit(1)
+    typer.echo(f"wrote {written}")
 
 
 @users_app.command("create-admin")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -13,7 +14,9 @@ from commissary.core import migrate
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    port: Annotated[
+        int, typer.Option(help="Port to listen on (and of e-mail links when PUBLIC_URL is unset).")
+    ] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Server processes.")] = 1,
     reload: Annotated[bool, typer.Option(help="Restart on code changes (development).")] = False,
     migrate_first: Annotated[
@@ -26,6 +29,10 @@ def serve(
     settings = load_settings()
     if migrate_first:
         migrate.upgrade(settings.database_url)
+    if "public_url" not in settings.model_fields_set:
+        # Links in e-mails point at this server unless PUBLIC_URL says otherwise; the
+        # server processes read it from the environment.
+        os.environ["PUBLIC_URL"] = _local_url(host, port)
     uvicorn.run(
         "commissary.main:create_app",
         factory=True,
@@ -38,6 +45,13 @@ def serve(
         access_log=False,
         log_config=None,
     )
+
+
+def _local_url(host: str, port: int) -> str:
+    """The URL of a server listening on ``host``: a wildcard address is reached on loopback."""
+    if host in ("", "0.0.0.0", "::"):  # noqa: S104 - naming the wildcard, not binding it
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 @app.command()

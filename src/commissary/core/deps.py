@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -45,7 +46,19 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 async def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """The address that per-client limits count against: the peer of the connection, or the
+    address a trusted proxy (FORWARDED_ALLOW_IPS, applied by the server before the app) says
+    it saw. An IPv6 client holds a whole /64, so the /64 is what counts."""
+    host = request.client.host if request.client else "unknown"
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
 
 ClientAddress = Annotated[str, Depends(client_address)]

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -32,8 +34,31 @@ def downgrade(database_url: str, revision: str) -> None:
     command.downgrade(alembic_config(database_url), revision)
 
 
-def create_revision(database_url: str, message: str) -> None:
-    command.revision(alembic_config(database_url), message=message, autogenerate=True)
+def create_revision(database_url: str, message: str) -> Path | None:
+    """Write a migration for the difference between the models and the database; when
+    there is none, write nothing and return None."""
+
+    def skip_if_empty(context: object, revision: object, directives: list[Any]) -> None:
+        script = directives[0]
+        if all(ops.is_empty() for ops in script.upgrade_ops_list):
+            directives[:] = []
+
+    written = command.revision(
+        alembic_config(database_url),
+        message=message,
+        autogenerate=True,
+        process_revision_directives=skip_if_empty,
+    )
+    scripts = written if isinstance(written, list) else [written]
+    return next((Path(s.path) for s in scripts if s is not None), None)
+
+
+def sqlite_file(database_url: str) -> Path | None:
+    """The file of a SQLite URL (None for other engines and in-memory databases)."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database)
 
 
 def head() -> str | None:

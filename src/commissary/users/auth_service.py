@@ -58,7 +58,17 @@ class RefreshTokenReused(Unauthorized):
     code, keep_changes = "refresh_token_reused", True
 
 
-async def register(session: AsyncSession, data: RegisterIn) -> User:
+async def register(session: AsyncSession, data: RegisterIn, client: str) -> User:
+    """Create an unverified customer. Each attempt costs a password hash and a mail, so a
+    client address gets ``REGISTER_MAX_PER_CLIENT`` of them per window."""
+    runtime = jobs.runtime_of(session)
+    s = runtime.settings
+    count, retry = await runtime.limiter.hit(f"register:client:{client}", s.register_client_window)
+    if count > s.register_max_per_client:
+        raise TooManyRequests(
+            "too many registrations from this address; try again later",
+            headers={"Retry-After": str(retry)},
+        )
     create = UserCreate(**data.model_dump())
     return await users.create_user(session, create, actor_id=None, verified=False)
 
@@ -172,29 +182,38 @@ async def resend(session: AsyncSession, email: str, client: str) -> None:
 
 
 async def _throttle(runtime: Runtime, email: str, client: str) -> None:
+    """Refuse a login while its client address or its account has too many recent failures.
+    Successes are not counted: thirty waiters behind one restaurant's address sign in."""
     s = runtime.settings
-    count, retry = await runtime.limiter.hit(f"login:client:{client}", s.login_client_window)
-    if count > s.login_max_attempts_per_client:
-        raise TooManyRequests(
-            "too many login attempts from this address", headers={"Retry-After": str(retry)}
-        )
-    failures, retry = await runtime.limiter.peek(f"login:fail:{email}")
-    if failures >= s.login_max_failures_per_account:
-        raise TooManyRequests(
-            "too many failed logins for this account; try again later",
-            headers={"Retry-After": str(max(retry, 1))},
-        )
+    for key, limit, whose in (
+        (f"login:fail-client:{client}", s.login_max_failures_per_client, "from this address"),
+        (f"login:fail:{email}", s.login_max_failures_per_account, "for this account"),
+    ):
+        failures, retry = await runtime.limiter.peek(key)
+        if failures >= limit:
+            raise TooManyRequests(
+                f"too many failed logins {whose}; try again later",
+                headers={"Retry-After": str(max(retry, 1))},
+            )
+
+
+async def _count_failure(runtime: Runtime, email: str, client: str) -> None:
+    s = runtime.settings
+    await runtime.limiter.hit(f"login:fail-client:{client}", s.login_client_window)
+    await runtime.limiter.hit(f"login:fail:{email}", s.login_failure_window)
+    log.info("login_failed", client=client)
 
 
 async def login(session: AsyncSession, email: str, password: str, client: str) -> TokenPair:
-    """Check credentials under per-client and per-account limits. An unknown e-mail and a
-    wrong password get the same answer, in the same time."""
+    """Check credentials under per-client and per-account failure limits. An unknown e-mail
+    and a wrong password get the same answer, in the same time."""
     runtime = jobs.runtime_of(session)
     email = fold_email(email)
     await _throttle(runtime, email, client)
     try:
         plain_text(email), plain_text(password)
     except ValueError:
+        await _count_failure(runtime, email, client)
         raise BadCredentials("wrong e-mail or password") from None
     found = await repo.get_by_email(session, email)
     user_id, password_hash = (found.id, found.password_hash) if found else (None, None)
@@ -203,8 +222,7 @@ async def login(session: AsyncSession, email: str, password: str, client: str) -
     ok, new_hash = await runtime.passwords.verify_and_update(password, password_hash)
     user = await repo.get(session, user_id) if ok and user_id is not None else None
     if user is None or not user.is_active:
-        await runtime.limiter.hit(f"login:fail:{email}", runtime.settings.login_failure_window)
-        log.info("login_failed", client=client)
+        await _count_failure(runtime, email, client)
         raise BadCredentials("wrong e-mail or password")
     if new_hash is not None and user.password_hash == password_hash:
         # Made with older argon2 parameters: store it again with the current ones (unless

@@ -34,9 +34,9 @@ users_router = APIRouter(prefix="/users", tags=["users"])
 
 
 @auth_router.post("/register", status_code=status.HTTP_201_CREATED, response_model=UserRead)
-async def register(body: RegisterIn, session: SessionDep) -> object:
+async def register(body: RegisterIn, session: SessionDep, client: ClientAddress) -> object:
     """Create a customer account; a verification code is e-mailed once it is stored."""
-    return await auth.register(session, body)
+    return await auth.register(session, body, client)
 
 
 @auth_router.post("/verify", response_model=UserRead)
