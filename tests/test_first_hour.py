@@ -102,7 +102,7 @@ def test_db_reset_recreates_the_admin_like_db_init(tmp_path: Path) -> None:
     db = tmp_path / "commissary.db"
     env = clean_env(db, ADMIN_EMAIL=ADMIN_EMAIL, ADMIN_PASSWORD=ADMIN_PASSWORD)
     assert run(tmp_path, env, "db", "init").returncode == 0
-    hero = ("--email", "nova@example.com", "--name", "Nova", "--password", "stardust-42")
+    hero = ("--email", "nova@example.com", "--name", "Nova", "--password", "stardust-nebula-42")
     assert run(tmp_path, env, "heroes", "create", *hero).returncode == 0
 
     reset = run(tmp_path, env, "db", "reset", "--yes")

@@ -16,7 +16,7 @@ from tests.conftest import Backend, code_in
 from tests.servers import Mailbox
 from tests.test_jobs import age_outbox, owed
 
-NOVA = {"email": "nova@example.com", "password": "supernova-42", "full_name": "Nova"}
+NOVA = {"email": "nova@example.com", "password": "supernova-orbit-42", "full_name": "Nova"}
 
 
 async def retry_owed_jobs(backend: Backend) -> None:

@@ -51,6 +51,8 @@ async def test_sign_in_is_limited_in_process_while_redis_is_down(
         # Redis is back, restarted empty: its counts rule again, not the ones kept meanwhile.
         again = await client.post(LOGIN, json=right)
         assert again.status_code == 200, again.text
+        # Failures are what is counted: this one lands in Redis again.
+        assert (await client.post(LOGIN, json=wrong)).status_code == 401
     assert backend.runtime.redis is not None
     assert await backend.runtime.redis.keys("commissary:rl:login:*")
     outage = [e for e in logs if e.get("component") == "rate_limiter"]
