@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from commissary.core.db import commit, rollback
 from commissary.core.errors import DomainError
@@ -23,10 +24,11 @@ async def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
-    """The request's unit of work. Scoped to the endpoint function, so it commits (and sends
-    its after-commit effects) before the response goes out, and rolls back on any error."""
-    async with runtime.sessionmaker() as session:
+@contextlib.asynccontextmanager
+async def _unit_of_work(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncSession]:
+    async with sessionmaker() as session:
         try:
             yield session
         except DomainError as exc:
@@ -42,7 +44,22 @@ async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
             await commit(session)
 
 
+async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    """The request's unit of work. Scoped to the endpoint function, so it commits (and sends
+    its after-commit effects) before the response goes out, and rolls back on any error."""
+    async with _unit_of_work(runtime.sessionmaker) as session:
+        yield session
+
+
+async def get_statement_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    """The unit of work of a request whose only write is one statement (see
+    ``db.create_statement_sessionmaker``): its after-commit effects run as usual."""
+    async with _unit_of_work(runtime.statement_sessionmaker) as session:
+        yield session
+
+
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+StatementSessionDep = Annotated[AsyncSession, Depends(get_statement_session, scope="function")]
 
 
 async def client_address(request: Request) -> str:

@@ -54,16 +54,23 @@ class MemoryRateLimiter:
 class RedisRateLimiter:
     PREFIX = "commissary:rl:"
 
+    # One command to send and parse instead of MULTI/INCR/EXPIRE/TTL/EXEC; atomic all the same.
+    HIT_SCRIPT = """
+    local count = redis.call('INCR', KEYS[1])
+    local ttl = redis.call('TTL', KEYS[1])
+    if ttl < 0 then
+        redis.call('EXPIRE', KEYS[1], ARGV[1])
+        ttl = tonumber(ARGV[1])
+    end
+    return {count, ttl}
+    """
+
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
+        self._hit = redis.register_script(self.HIT_SCRIPT)
 
     async def hit(self, key: str, window: int) -> tuple[int, int]:
-        k = self.PREFIX + key
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.incr(k)
-            pipe.expire(k, window, nx=True)
-            pipe.ttl(k)
-            count, _, ttl = await pipe.execute()
+        count, ttl = await self._hit(keys=[self.PREFIX + key], args=[window])
         return int(count), max(int(ttl), 1)
 
     async def peek(self, key: str) -> tuple[int, int]:

@@ -12,7 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from commissary.config import Settings
 from commissary.core.cache import AnswerCache, create_cache
-from commissary.core.db import create_engine, create_sessionmaker
+from commissary.core.db import (
+    create_engine,
+    create_sessionmaker,
+    create_statement_sessionmaker,
+)
 from commissary.core.mail import Mailer
 from commissary.core.ratelimit import FallbackRateLimiter, MemoryRateLimiter, RateLimiter
 from commissary.core.redis import async_client
@@ -27,6 +31,7 @@ class Runtime:
     settings: Settings
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession] = field(init=False)
+    statement_sessionmaker: async_sessionmaker[AsyncSession] = field(init=False)
     redis: Redis | None
     jobs: Dispatcher = field(init=False)
     mailer: Mailer
@@ -52,6 +57,9 @@ class Runtime:
             passwords=Passwords(settings),
         )
         runtime.sessionmaker = create_sessionmaker(runtime.engine, {"runtime": runtime})
+        runtime.statement_sessionmaker = create_statement_sessionmaker(
+            runtime.engine, {"runtime": runtime}
+        )
         runtime.jobs = (
             RQDispatcher(settings.redis_url, redis)
             if settings.redis_url and redis is not None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
 
-from commissary.core.deps import SessionDep
+from commissary.core.deps import SessionDep, StatementSessionDep
 from commissary.core.ids import IdPath
 from commissary.core.listing import Page, parse_list_query
 from commissary.models import Order, User
@@ -12,7 +12,7 @@ from commissary.orders import repository as repo
 from commissary.orders import service
 from commissary.orders.schemas import CancelIn, OrderCreate, OrderEventRead, OrderRead, StatusIn
 from commissary.orders.state import allowed
-from commissary.users.dependencies import CurrentUser
+from commissary.users.dependencies import CurrentUser, StatementUser
 
 ORDERS_PATH = "/api/v1/orders"
 router = APIRouter(prefix="/orders", tags=["orders"])
@@ -35,7 +35,11 @@ def to_read(order: Order, user: User) -> OrderRead:
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=OrderRead)
 async def place_order(
-    body: OrderCreate, user: CurrentUser, session: SessionDep, request: Request, response: Response
+    body: OrderCreate,
+    user: StatementUser,
+    session: StatementSessionDep,
+    request: Request,
+    response: Response,
 ) -> OrderRead:
     """Accept an order: priced from the menu, stored as `pending`, processed by a worker
     (allergen check, then the kitchen). Follow it at the `Location` given."""

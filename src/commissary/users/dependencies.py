@@ -7,8 +7,9 @@ from typing import Annotated, Any
 
 from fastapi import Depends
 from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from commissary.core.deps import SessionDep
+from commissary.core.deps import SessionDep, StatementSessionDep
 from commissary.core.errors import Forbidden, Unauthorized
 from commissary.models import Role, User
 from commissary.users import auth_service
@@ -16,9 +17,10 @@ from commissary.users import auth_service
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
-async def current_user(
-    session: SessionDep, token: Annotated[str | None, Depends(oauth2_scheme)]
-) -> User:
+BearerToken = Annotated[str | None, Depends(oauth2_scheme)]
+
+
+async def _authenticate(session: AsyncSession, token: str | None) -> User:
     if not token:
         raise Unauthorized(
             "sign in first: send `Authorization: Bearer <access token>`",
@@ -27,7 +29,18 @@ async def current_user(
     return await auth_service.user_from_access_token(session, token)
 
 
+async def current_user(session: SessionDep, token: BearerToken) -> User:
+    return await _authenticate(session, token)
+
+
+async def statement_user(session: StatementSessionDep, token: BearerToken) -> User:
+    """The caller, read in the request's single-statement session (see
+    ``deps.get_statement_session``)."""
+    return await _authenticate(session, token)
+
+
 CurrentUser = Annotated[User, Depends(current_user)]
+StatementUser = Annotated[User, Depends(statement_user)]
 
 
 def require_role(*roles: Role) -> Callable[[User], Coroutine[Any, Any, User]]:
