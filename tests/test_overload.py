@@ -1,0 +1,78 @@
+"""Overload and a lost database: a request that cannot get a connection in time, or meets a
+connection the server closed, is a 503 the client may retry, and the API recovers by itself."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from commissary.main import create_app
+from tests.conftest import Backend, MakeUser, make_settings
+from tests.menu import make_menu
+from tests.servers import Mailbox
+from tests.test_ops import assert_problem
+from tests.test_orders import ORDERS, body
+
+
+@pytest.fixture
+async def small_pool(
+    backend: Backend, smtp: tuple[int, Mailbox]
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """A second API on the same PostgreSQL with one pooled connection and a short wait."""
+    if backend.redis is None:
+        pytest.skip("the connection pool is PostgreSQL's")
+    settings = make_settings(
+        backend.settings.database_url,
+        backend.settings.redis_url,
+        smtp[0],
+        secret_key=backend.runtime.secret,
+        db_pool_size=1,
+        db_max_overflow=0,
+        db_pool_timeout=0.3,
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            yield app, http
+
+
+async def test_a_request_that_waits_too_long_for_a_connection_is_a_503(
+    small_pool: tuple[FastAPI, httpx.AsyncClient], make_user: MakeUser
+) -> None:
+    app, http = small_pool
+    hero = await make_user()
+    async with app.state.runtime.engine.connect() as held:  # the only pooled connection
+        await held.execute(text("SELECT 1"))
+        busy = await http.get("/api/v1/users/me", headers=hero.headers)
+    body_ = assert_problem(busy, 503, "overloaded")
+    assert busy.headers["Retry-After"] == "1"
+    assert "retry" in str(body_["detail"]).lower()
+    assert (await http.get("/api/v1/users/me", headers=hero.headers)).status_code == 200
+
+
+async def test_connections_closed_by_the_server_cost_one_503_then_the_api_reconnects(
+    small_pool: tuple[FastAPI, httpx.AsyncClient], backend: Backend, make_user: MakeUser
+) -> None:
+    app, http = small_pool
+    menu = await make_menu(backend)
+    hero = await make_user()
+    assert (await http.get("/api/v1/users/me", headers=hero.headers)).status_code == 200
+    async with app.state.runtime.engine.connect() as pooled:  # the pool's only connection
+        pid = await pooled.scalar(text("SELECT pg_backend_pid()"))
+    async with backend.runtime.engine.connect() as admin:  # what a PostgreSQL restart does
+        await admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    # The request that meets the dead connection (no pre-ping spends a round trip on every
+    # checkout to find it earlier) is refused; nothing of it was written.
+    first = await http.post(ORDERS, json=body((menu.soup.id, 1)), headers=hero.headers)
+    assert_problem(first, 503, "database_unavailable")
+    assert first.headers["Retry-After"] == "1"
+    for _ in range(3):
+        again = await http.post(ORDERS, json=body((menu.soup.id, 1)), headers=hero.headers)
+        assert again.status_code == 202, again.text
+    listed = (await http.get(ORDERS, headers=hero.headers)).json()
+    assert listed["total"] == 3
