@@ -11,6 +11,8 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
+from starlette._utils import get_route_path
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -149,18 +151,33 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers on the request's path. The router alone names only
+    the methods of the first route whose path matches."""
+    path = get_route_path(request.scope)
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.router.routes):
+        regex = getattr(route, "path_regex", None)
+        if route.methods and regex is not None and regex.match(path):
+            methods |= route.methods
+    return sorted(methods)
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_").replace("-", "_")
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request))
     return problem(
-        exc.status_code, code, str(exc.detail), instance=request.url.path, headers=exc.headers
+        exc.status_code, code, str(exc.detail), instance=request.url.path, headers=headers
     )
 
 
 class UnexpectedErrorMiddleware:
     """Innermost middleware: an unexpected exception becomes a generic problem-details 500,
     logged with the request id, and still passes through the outer middleware (request id,
-    security headers), which Starlette's own last-resort handler would skip."""
+    security headers, CORS), which Starlette's own last-resort handler would skip."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

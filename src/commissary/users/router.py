@@ -118,26 +118,26 @@ async def create_user(body: UserCreate, admin: AdminUser, session: SessionDep) -
     return await service.create_user(session, body, actor_id=admin.id, verified=True)
 
 
-@users_router.get("/{user_id}", response_model=UserAdminRead)
+@users_router.get("/{user_id:int}", response_model=UserAdminRead)
 async def read_user(user_id: IdPath, _: AdminUser, session: SessionDep) -> object:
     return await service.get_user(session, user_id)
 
 
-@users_router.put("/{user_id}", response_model=UserAdminRead)
+@users_router.put("/{user_id:int}", response_model=UserAdminRead)
 async def replace_user(
     user_id: IdPath, body: UserReplace, admin: AdminUser, session: SessionDep
 ) -> object:
     return await service.replace_user(session, user_id, body, admin)
 
 
-@users_router.patch("/{user_id}", response_model=UserAdminRead)
+@users_router.patch("/{user_id:int}", response_model=UserAdminRead)
 async def update_user(
     user_id: IdPath, body: UserUpdate, admin: AdminUser, session: SessionDep
 ) -> object:
     return await service.update_user(session, user_id, body, admin)
 
 
-@users_router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
+@users_router.delete("/{user_id:int}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_user(user_id: IdPath, admin: AdminUser, session: SessionDep) -> Response:
     await service.delete_user(session, user_id, admin.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
