@@ -71,3 +71,29 @@ async def test_405_allow_lists_every_method_of_the_path(
 
     assert response.status_code == 405
     assert response.headers["allow"] == allow
+
+
+# --- CORS on a 500 ------------------------------------------------------------------------
+
+
+async def test_a_500_carries_cors_headers_for_an_allowed_origin(tmp_path: Path) -> None:
+    app = build_app(tmp_path, cors_origins=["https://shop.example"])
+
+    async def explode() -> None:
+        raise RuntimeError("boom")
+
+    app.add_api_route("/test-only/explode", explode)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        response = await client.get(
+            "/test-only/explode", headers={"Origin": "https://shop.example"}
+        )
+        other = await client.get("/test-only/explode", headers={"Origin": "https://evil.example"})
+
+    assert response.status_code == 500
+    assert response.json()["code"] == "internal_error"
+    assert response.headers["access-control-allow-origin"] == "https://shop.example"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert "x-request-id" in response.headers
+    assert other.status_code == 500
+    assert "access-control-allow-origin" not in other.headers
