@@ -73,6 +73,24 @@ async def test_405_allow_lists_every_method_of_the_path(
     assert response.headers["allow"] == allow
 
 
+# --- docs switch --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"])
+async def test_docs_can_be_switched_off(tmp_path: Path, path: str) -> None:
+    app = build_app(tmp_path, api_docs=False)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        response = await client.get(path)
+
+    assert response.status_code == 404
+
+
+async def test_docs_are_on_by_default(http: httpx.AsyncClient) -> None:
+    for path in ("/docs", "/redoc", "/openapi.json"):
+        assert (await http.get(path)).status_code == 200, path
+
+
 # --- CORS on a 500 ------------------------------------------------------------------------
 
 

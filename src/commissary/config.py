@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(10, gt=0)
     db_max_overflow: int = Field(10, ge=0)
 
+    api_docs: bool = Field(True, description="serve /docs, /redoc and /openapi.json")
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:

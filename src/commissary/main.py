@@ -51,14 +51,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     await periodic
             await runtime.close()
 
+    docs = settings.api_docs
     app = FastAPI(
         title="Commissary",
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
-        redoc_url="/redoc",
-        openapi_url="/openapi.json",
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
     )
     install_error_handlers(app)
     # The last one added is the outermost. CORS wraps the 500 handler, so a browser can read
