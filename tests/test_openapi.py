@@ -13,8 +13,22 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from commissary.catalog import repository as catalog_repo
 from commissary.config import Settings
+from commissary.core.listing import MAX_FILTERS, MAX_SORT_TERMS, ListSpec
 from commissary.main import create_app
+from commissary.models import OrderStatus, Role
+from commissary.orders import repository as order_repo
+from commissary.users import repository as user_repo
+
+LISTS = {
+    "/api/v1/users": user_repo.USER_LIST,
+    "/api/v1/restaurants": catalog_repo.RESTAURANT_LIST,
+    "/api/v1/categories": catalog_repo.CATEGORY_LIST,
+    "/api/v1/products": catalog_repo.PRODUCT_LIST,
+    "/api/v1/orders": order_repo.ORDER_LIST,
+}
+METHODS = ("get", "put", "post", "patch", "delete")
 
 
 def build_app(tmp_path: Path, **extra: Any) -> FastAPI:
@@ -39,6 +53,129 @@ async def http(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield client
+
+
+@pytest.fixture
+async def document(http: httpx.AsyncClient) -> dict[str, Any]:
+    response = await http.get("/openapi.json")
+    assert response.status_code == 200
+    return dict(response.json())
+
+
+def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (method.upper(), path, operation)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if method in METHODS
+    ]
+
+
+def expected_names(spec: ListSpec) -> set[str]:
+    names = {"limit", "offset", "sort", "search"}
+    for name, flt in spec.filters.items():
+        names |= {name if op == "eq" else f"{name}__{op}" for op in flt.ops}
+    return names
+
+
+def query_parameters(document: dict[str, Any], path: str) -> dict[str, dict[str, Any]]:
+    parameters = document["paths"][path]["get"].get("parameters", [])
+    return {p["name"]: p for p in parameters if p["in"] == "query"}
+
+
+# --- list parameters ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", sorted(LISTS))
+async def test_each_list_declares_every_whitelisted_parameter(
+    document: dict[str, Any], path: str
+) -> None:
+    declared = query_parameters(document, path)
+
+    assert set(declared) == expected_names(LISTS[path])
+    for name, parameter in declared.items():
+        assert parameter["description"], name
+        assert parameter["required"] is False
+
+
+async def test_list_parameters_are_typed_like_their_parsers(document: dict[str, Any]) -> None:
+    orders = query_parameters(document, "/api/v1/orders")
+    products = query_parameters(document, "/api/v1/products")
+    categories = query_parameters(document, "/api/v1/categories")
+
+    assert orders["status"]["schema"]["enum"] == [status.value for status in OrderStatus]
+    assert orders["status__in"]["schema"]["items"]["enum"] == [s.value for s in OrderStatus]
+    assert orders["status__in"]["explode"] is False
+    assert orders["restaurant_id"]["schema"]["type"] == "integer"
+    assert orders["order_time__gte"]["schema"] == {"type": "string", "format": "date-time"}
+    assert orders["total__lt"]["schema"]["type"] == "number"
+    assert orders["completed_time__isnull"]["schema"] == {"type": "boolean"}
+    assert "`isnull`" in orders["completed_time__isnull"]["description"]
+    assert "`lte`" in products["price__lte"]["description"]
+    assert products["is_available"]["schema"] == {"type": "boolean"}
+    assert products["name__icontains"]["schema"] == {"type": "string"}
+    assert categories["position"]["schema"]["minimum"] == 0
+    assert query_parameters(document, "/api/v1/users")["role"]["schema"]["enum"] == [
+        role.value for role in Role
+    ]
+
+
+async def test_sort_parameter_lists_each_sortable_field_both_ways(
+    document: dict[str, Any],
+) -> None:
+    sort = query_parameters(document, "/api/v1/products")["sort"]
+
+    assert sort["schema"]["maxItems"] == MAX_SORT_TERMS
+    assert set(sort["schema"]["items"]["enum"]) == {
+        term for name in catalog_repo.PRODUCT_LIST.sortable for term in (name, f"-{name}")
+    }
+    assert "password_hash" not in str(query_parameters(document, "/api/v1/users")["sort"])
+
+
+async def test_limit_and_offset_declare_their_bounds(document: dict[str, Any]) -> None:
+    limit = query_parameters(document, "/api/v1/restaurants")["limit"]["schema"]
+
+    assert (limit["type"], limit["minimum"], limit["maximum"]) == ("integer", 1, 100)
+
+
+async def test_no_other_operation_declares_list_parameters(document: dict[str, Any]) -> None:
+    for method, path, operation in operations(document):
+        if method == "GET" and path in LISTS:
+            continue
+        names = {p["name"] for p in operation.get("parameters", [])}
+        assert not names & {"limit", "offset", "sort"}, (method, path)
+
+
+# --- list caps ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("terms", [MAX_SORT_TERMS + 1, 2000])
+async def test_too_many_sort_terms_are_a_400_naming_sort(
+    http: httpx.AsyncClient, terms: int
+) -> None:
+    response = await http.get("/api/v1/products", params={"sort": ",".join(["id"] * terms)})
+
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "too_many_sort_fields"
+    assert response.json()["parameter"] == "sort"
+
+
+async def test_too_many_filters_are_a_400_naming_the_first_one_too_many(
+    http: httpx.AsyncClient,
+) -> None:
+    fields = sorted(catalog_repo.PRODUCT_LIST.filters)
+    params = {f"{name}__isnull": "false" for name in fields}
+    params |= {f"{name}__in": "" for name in fields}
+    params |= {f"price__{op}": "1" for op in ("ne", "lt", "lte", "gt", "gte")}
+    filters = list(params)
+    assert len(filters) > MAX_FILTERS
+
+    response = await http.get("/api/v1/products", params=params)
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "too_many_filters"
+    assert response.json()["parameter"] == filters[MAX_FILTERS]
 
 
 # --- methods ------------------------------------------------------------------------------

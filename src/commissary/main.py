@@ -13,6 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from commissary import __version__, tasks
 from commissary.catalog.router import router as catalog_router
 from commissary.config import Settings
+from commissary.core import openapi
 from commissary.core.errors import UnexpectedErrorMiddleware, install_error_handlers
 from commissary.core.jobs import InlineDispatcher
 from commissary.core.logging import configure_logging
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json" if docs else None,
     )
     install_error_handlers(app)
+    openapi.install(app)
     # The last one added is the outermost. CORS wraps the 500 handler, so a browser can read
     # a 500 too; the request id and security headers wrap everything.
     app.add_middleware(UnexpectedErrorMiddleware)

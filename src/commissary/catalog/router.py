@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Depends, Response, status
 
 from commissary.catalog import repository as repo
 from commissary.catalog import service
@@ -22,7 +22,7 @@ from commissary.catalog.schemas import (
 )
 from commissary.core.deps import SessionDep
 from commissary.core.ids import IdPath
-from commissary.core.listing import Page, parse_list_query
+from commissary.core.listing import ListQuery, Page, list_query
 from commissary.models import Role, User
 from commissary.users.dependencies import AdminUser, require_role
 
@@ -41,11 +41,12 @@ async def create_restaurant(
 
 
 @router.get("/restaurants", response_model=Page[RestaurantRead])
-async def list_restaurants(request: Request, session: SessionDep) -> object:
+async def list_restaurants(
+    query: Annotated[ListQuery, Depends(list_query(repo.RESTAURANT_LIST))], session: SessionDep
+) -> object:
     """Public. Filters: `name`, `slug`, `is_active`, `kitchen_mode`, `timezone`, `created_at`
     (with `__op` suffixes); `search` over name and description; `sort` by `name`, `slug`,
     `created_at`, `id`; `limit` (≤ 100), `offset`."""
-    query = parse_list_query(request.query_params, repo.RESTAURANT_LIST)
     items, total = await service.list_restaurants(session, query)
     return {
         "items": [service.to_read(item) for item in items],
@@ -95,9 +96,10 @@ async def create_category(body: CategoryCreate, user: MenuEditor, session: Sessi
 
 
 @router.get("/categories", response_model=Page[CategoryRead])
-async def list_categories(request: Request, session: SessionDep) -> object:
+async def list_categories(
+    query: Annotated[ListQuery, Depends(list_query(repo.CATEGORY_LIST))], session: SessionDep
+) -> object:
     """Public, sorted by `position`, then `name`. Filters: `name`, `position`; `search`."""
-    query = parse_list_query(request.query_params, repo.CATEGORY_LIST)
     items, total = await service.list_categories(session, query)
     return {"items": items, "total": total, "limit": query.limit, "offset": query.offset}
 
@@ -136,12 +138,13 @@ async def create_product(body: ProductCreate, user: MenuEditor, session: Session
 
 
 @router.get("/products", response_model=Page[ProductRead])
-async def list_products(request: Request, session: SessionDep) -> object:
+async def list_products(
+    query: Annotated[ListQuery, Depends(list_query(repo.PRODUCT_LIST))], session: SessionDep
+) -> object:
     """Public. Filters: `restaurant_id`, `category_id`, `is_available`, `price`, `name`,
     `origin`, `currency`, `created_at` (with `__op` suffixes, e.g. `price__lte=10`,
     `name__icontains=soup`); `search` over name, description and origin; `sort` by `price`,
     `name`, `created_at`, `id`; `limit` (≤ 100), `offset`."""
-    query = parse_list_query(request.query_params, repo.PRODUCT_LIST)
     items, total = await service.list_products(session, query)
     return {"items": items, "total": total, "limit": query.limit, "offset": query.offset}
 

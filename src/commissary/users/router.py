@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from commissary.core.deps import ClientAddress, SessionDep
 from commissary.core.ids import IdPath
-from commissary.core.listing import Page, parse_list_query
+from commissary.core.listing import ListQuery, Page, list_query
 from commissary.users import auth_service as auth
 from commissary.users import repository as repo
 from commissary.users import service
@@ -104,10 +104,13 @@ async def update_me(body: MeUpdate, user: CurrentUser, session: SessionDep) -> o
 
 
 @users_router.get("", response_model=Page[UserAdminRead])
-async def list_users(request: Request, _: AdminUser, session: SessionDep) -> object:
+async def list_users(
+    _: AdminUser,
+    query: Annotated[ListQuery, Depends(list_query(repo.USER_LIST))],
+    session: SessionDep,
+) -> object:
     """Admin. Filters: `email`, `full_name`, `role`, `is_verified`, `is_active`, `planet`,
     `created_at` (with `__op` suffixes); `sort`, `search`, `limit` (≤ 100), `offset`."""
-    query = parse_list_query(request.query_params, repo.USER_LIST)
     items, total = await service.list_users(session, query)
     return {"items": items, "total": total, "limit": query.limit, "offset": query.offset}
 
