@@ -146,6 +146,104 @@ async def test_no_other_operation_declares_list_parameters(document: dict[str, A
         assert not names & {"limit", "offset", "sort"}, (method, path)
 
 
+# --- errors -------------------------------------------------------------------------------
+
+
+def error_codes(operation: dict[str, Any]) -> set[int]:
+    return {int(code) for code in operation["responses"] if int(code) >= 400}
+
+
+async def test_fastapi_validation_schemas_are_replaced_by_problem(
+    document: dict[str, Any],
+) -> None:
+    schemas = document["components"]["schemas"]
+
+    assert "HTTPValidationError" not in schemas
+    assert "ValidationError" not in schemas
+    problem = schemas["Problem"]
+    assert set(problem["properties"]) == {
+        "type",
+        "title",
+        "status",
+        "detail",
+        "code",
+        "instance",
+        "errors",
+    }
+    assert problem["properties"]["errors"]["items"] == {"$ref": "#/components/schemas/FieldError"}
+    assert "HTTPValidationError" not in str(document)
+
+
+async def test_every_error_response_is_a_problem(document: dict[str, Any]) -> None:
+    for method, path, operation in operations(document):
+        if path == "/ready":
+            continue  # its 503 is the readiness report
+        for code in error_codes(operation):
+            content = operation["responses"][str(code)]["content"]
+            assert list(content) == ["application/problem+json"], (method, path, code)
+            assert content["application/problem+json"]["schema"] == {
+                "$ref": "#/components/schemas/Problem"
+            }
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "expected"),
+    [
+        ("GET", "/api/v1/products", {400, 503}),
+        ("GET", "/api/v1/products/{product_id}", {404, 422, 503}),
+        ("GET", "/api/v1/users/me", {401, 403, 503}),
+        ("GET", "/api/v1/orders", {400, 401, 403, 503}),
+        ("POST", "/api/v1/orders", {401, 403, 409, 422, 503}),
+        ("POST", "/api/v1/orders/{order_id}/cancel", {401, 403, 404, 409, 422, 503}),
+        ("POST", "/api/v1/auth/login", {401, 409, 422, 429, 503}),
+        ("POST", "/api/v1/auth/register", {409, 422, 503}),
+        ("GET", "/health", set()),
+    ],
+)
+async def test_operations_document_the_errors_they_can_answer_with(
+    document: dict[str, Any], method: str, path: str, expected: set[int]
+) -> None:
+    operation = document["paths"][path][method.lower()]
+
+    assert error_codes(operation) == expected
+
+
+async def test_auth_errors_are_documented_only_where_a_token_is_needed(
+    document: dict[str, Any],
+) -> None:
+    for method, path, operation in operations(document):
+        secured = "security" in operation
+        assert (403 in error_codes(operation)) == secured, (method, path)
+        if secured:
+            assert 401 in error_codes(operation), (method, path)
+
+
+async def test_not_found_is_documented_exactly_where_the_path_has_an_id(
+    document: dict[str, Any],
+) -> None:
+    for method, path, operation in operations(document):
+        assert (404 in error_codes(operation)) == ("{" in path), (method, path)
+
+
+# --- operation ids ------------------------------------------------------------------------
+
+
+async def test_operation_ids_are_readable_and_unique(document: dict[str, Any]) -> None:
+    ids = {
+        (method, path): operation["operationId"] for method, path, operation in operations(document)
+    }
+
+    assert len(set(ids.values())) == len(ids)
+    assert ids["POST", "/api/v1/orders"] == "orders_place"
+    assert ids["GET", "/api/v1/orders"] == "orders_list"
+    assert ids["GET", "/api/v1/orders/{order_id}/events"] == "orders_list_events"
+    assert ids["GET", "/api/v1/users/me"] == "users_read_me"
+    assert ids["GET", "/api/v1/products"] == "catalog_list_products"
+    assert ids["POST", "/api/v1/auth/login"] == "auth_login"
+    for operation_id in ids.values():
+        assert operation_id.isidentifier() and "api_v1" not in operation_id, operation_id
+
+
 # --- list caps ----------------------------------------------------------------------------
 
 

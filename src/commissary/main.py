@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url="/docs" if docs else None,
         redoc_url="/redoc" if docs else None,
         openapi_url="/openapi.json" if docs else None,
+        generate_unique_id_function=openapi.operation_id,
     )
     install_error_handlers(app)
     openapi.install(app)

@@ -21,6 +21,41 @@ log = structlog.get_logger(__name__)
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://commissary.dev/problems/"
 
+# The JSON schemas of what ``problem()`` renders, for the OpenAPI document.
+FIELD_ERROR_SCHEMA: dict[str, Any] = {
+    "title": "FieldError",
+    "type": "object",
+    "description": "One invalid field of the request.",
+    "properties": {
+        "in": {"type": "string", "enum": ["body", "query", "path", "header", "cookie"]},
+        "field": {"type": "string", "description": "Dotted path of the field in its part."},
+        "message": {"type": "string"},
+        "type": {"type": ["string", "null"], "description": "The kind of validation error."},
+    },
+    "required": ["in", "field", "message"],
+}
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "type": "object",
+    "description": "RFC 9457 problem details. `code` is stable: branch on it, not on `detail`.",
+    "properties": {
+        "type": {"type": "string", "description": "A URI naming the kind of problem."},
+        "title": {"type": "string", "description": "The HTTP status phrase."},
+        "status": {"type": "integer", "description": "The HTTP status code."},
+        "detail": {"type": "string", "description": "What is wrong, for a person."},
+        "code": {"type": "string", "description": "What is wrong, for a program."},
+        "instance": {"type": "string", "description": "The path of the request."},
+        "errors": {
+            "type": "array",
+            "items": {"$ref": "#/components/schemas/FieldError"},
+            "description": "Each invalid field (validation errors only).",
+        },
+    },
+    "required": ["type", "title", "status", "detail", "code"],
+    # Some problems add members, e.g. `parameter` naming a refused query parameter.
+    "additionalProperties": True,
+}
+
 
 class DomainError(Exception):
     """A business rule said no. Subclasses set ``status`` and ``code``.

@@ -1,6 +1,7 @@
-"""The OpenAPI document is the contract: the query parameters of each list come from the
-whitelist that validates them. Derived from what each route depends on, so a new route is
-documented by the same rules."""
+"""The OpenAPI document is the contract: readable operation ids, the query parameters of each
+list (from the whitelist that validates them) and every error an operation can answer with,
+as problem details. Derived from what each route depends on, so a new route is documented by
+the same rules."""
 
 from __future__ import annotations
 
@@ -11,7 +12,33 @@ from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 
+from commissary.core.deps import client_address, get_session
+from commissary.core.errors import FIELD_ERROR_SCHEMA, PROBLEM_JSON, PROBLEM_SCHEMA
 from commissary.core.listing import list_parameters, list_query
+
+ERROR_DESCRIPTIONS = {
+    400: "A query parameter is not accepted; `parameter` names it.",
+    401: "Not signed in, or the credentials are wrong or expired.",
+    403: "Signed in, but this account may not do this.",
+    404: "Nothing with this id, or nothing this account may see.",
+    409: "The request conflicts with the current state (a taken name, a refused transition).",
+    422: "The body or a parameter is invalid; `errors` names each field.",
+    429: "Too many attempts; retry after the `Retry-After` seconds.",
+    503: "The database is unavailable or busy; retry later.",
+}
+WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+# FastAPI's own 422 schemas; every 422 here is a Problem.
+FASTAPI_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
+
+
+def operation_id(route: APIRoute) -> str:
+    """`{tag}_{function name}`, without the tag's noun: `orders_place`, `users_list`."""
+    if not route.tags:
+        return route.name
+    tag = str(route.tags[0])
+    words = [w for w in route.name.split("_") if w not in (tag, tag.removesuffix("s"))]
+    return f"{tag}_{'_'.join(words or [route.name])}"
 
 
 def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
@@ -19,6 +46,38 @@ def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
         if sub.call is not None:
             yield sub.call
         yield from _calls(sub)
+
+
+def error_statuses(route: RouteContext, method: str, operation: dict[str, Any]) -> set[int]:
+    """The error statuses ``route`` can answer ``method`` with, from what it depends on."""
+    calls = list(_calls(route.dependant))
+    statuses = {int(code) for code in operation.get("responses", {}) if code.isdigit()}
+    statuses = {status for status in statuses if status >= 400}
+    if any(isinstance(call, list_query) for call in calls):
+        statuses.add(400)
+    if "security" in operation:
+        statuses |= {401, 403}
+    if any(p["in"] == "path" for p in operation.get("parameters", [])):
+        statuses.add(404)
+    if client_address in calls:  # the address is what per-client limits count
+        statuses.add(429)
+    if get_session in calls:
+        statuses.add(503)
+        if method in WRITES:
+            statuses.add(409)
+    return statuses
+
+
+def _document_errors(route: RouteContext, method: str, operation: dict[str, Any]) -> None:
+    responses = operation.setdefault("responses", {})
+    for status in sorted(error_statuses(route, method, operation)):
+        declared = route.responses.get(status, {})
+        response = responses.setdefault(str(status), {})
+        if "model" in declared or "content" in declared:
+            continue  # the route documents its own body (e.g. /ready's 503)
+        if status in ERROR_DESCRIPTIONS and not declared.get("description"):
+            response["description"] = ERROR_DESCRIPTIONS[status]
+        response["content"] = {PROBLEM_JSON: {"schema": PROBLEM_REF}}
 
 
 def _document_list_parameters(route: RouteContext, operation: dict[str, Any]) -> None:
@@ -35,6 +94,12 @@ def complete(app: FastAPI, document: dict[str, Any]) -> dict[str, Any]:
         for method in route.methods or ():
             operation = document["paths"][route.path_format][method.lower()]
             _document_list_parameters(route, operation)
+            _document_errors(route, method, operation)
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    for name in FASTAPI_VALIDATION_SCHEMAS:
+        schemas.pop(name, None)
+    schemas["Problem"] = PROBLEM_SCHEMA
+    schemas["FieldError"] = FIELD_ERROR_SCHEMA
     return document
 
 

@@ -19,7 +19,15 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/ready")
+@router.get(
+    "/ready",
+    responses={
+        503: {
+            "description": "A part is down; `checks` names it.",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    },
+)
 async def ready(runtime: RuntimeDep) -> JSONResponse:
     """The database (and Redis, when configured) answer; 503 naming the part that does not."""
     checks: dict[str, str] = {}

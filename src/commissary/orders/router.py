@@ -69,7 +69,7 @@ async def read_order(order_id: IdPath, user: CurrentUser, session: SessionDep) -
 
 
 @router.get("/{order_id}/events", response_model=list[OrderEventRead])
-async def order_events(order_id: IdPath, user: CurrentUser, session: SessionDep) -> object:
+async def list_order_events(order_id: IdPath, user: CurrentUser, session: SessionDep) -> object:
     """The order's history, oldest first."""
     return await service.events(session, user, order_id)
 

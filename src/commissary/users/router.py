@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
@@ -30,6 +30,10 @@ from commissary.users.schemas import (
 )
 
 auth_router = APIRouter(prefix="/auth", tags=["auth"])
+# Refused credentials; routes behind a token get their 401 from the security scheme.
+REFUSED: dict[int | str, dict[str, Any]] = {
+    401: {"description": "The e-mail and password, or the refresh token, are refused."}
+}
 users_router = APIRouter(prefix="/users", tags=["users"])
 
 
@@ -65,12 +69,12 @@ async def resend_verification(
     return {"detail": "If an unverified account uses this address, a new code is on its way."}
 
 
-@auth_router.post("/login", response_model=TokenPair)
+@auth_router.post("/login", response_model=TokenPair, responses=REFUSED)
 async def login(body: LoginIn, session: SessionDep, client: ClientAddress) -> TokenPair:
     return await auth.login(session, body.email, body.password, client)
 
 
-@auth_router.post("/token", response_model=TokenPair)
+@auth_router.post("/token", response_model=TokenPair, responses=REFUSED)
 async def token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     session: SessionDep,
@@ -80,7 +84,7 @@ async def token(
     return await auth.login(session, form.username, form.password, client)
 
 
-@auth_router.post("/refresh", response_model=TokenPair)
+@auth_router.post("/refresh", response_model=TokenPair, responses=REFUSED)
 async def refresh(body: RefreshIn, session: SessionDep) -> TokenPair:
     """Trade a refresh token for a new pair. Each refresh token works once."""
     return await auth.refresh(session, body.refresh_token)
