@@ -17,7 +17,7 @@ from commissary.core.errors import FIELD_ERROR_SCHEMA, PROBLEM_JSON, PROBLEM_SCH
 from commissary.core.listing import list_parameters, list_query
 
 ERROR_DESCRIPTIONS = {
-    400: "A query parameter is not accepted; `parameter` names it.",
+    400: "A query parameter is refused (`parameter` names it), or the body is not JSON.",
     401: "Not signed in, or the credentials are wrong or expired.",
     403: "Signed in, but this account may not do this.",
     404: "Nothing with this id, or nothing this account may see.",
@@ -53,8 +53,8 @@ def error_statuses(route: RouteContext, method: str, operation: dict[str, Any]) 
     calls = list(_calls(route.dependant))
     statuses = {int(code) for code in operation.get("responses", {}) if code.isdigit()}
     statuses = {status for status in statuses if status >= 400}
-    if any(isinstance(call, list_query) for call in calls):
-        statuses.add(400)
+    if any(isinstance(call, list_query) for call in calls) or "requestBody" in operation:
+        statuses.add(400)  # a refused list parameter, or a body that is not JSON
     if "security" in operation:
         statuses |= {401, 403}
     if any(p["in"] == "path" for p in operation.get("parameters", [])):

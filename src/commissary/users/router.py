@@ -90,7 +90,7 @@ async def refresh(body: RefreshIn, session: SessionDep) -> TokenPair:
     return await auth.refresh(session, body.refresh_token)
 
 
-@auth_router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+@auth_router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=REFUSED)
 async def logout(body: RefreshIn, session: SessionDep) -> Response:
     await auth.logout(session, body.refresh_token)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
