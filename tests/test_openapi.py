@@ -113,7 +113,7 @@ async def test_list_parameters_are_typed_like_their_parsers(document: dict[str, 
     assert "`isnull`" in orders["completed_time__isnull"]["description"]
     assert "`lte`" in products["price__lte"]["description"]
     assert products["is_available"]["schema"] == {"type": "boolean"}
-    assert products["name__icontains"]["schema"] == {"type": "string"}
+    assert products["name__icontains"]["schema"]["type"] == "string"
     assert categories["position"]["schema"]["minimum"] == 0
     assert query_parameters(document, "/api/v1/users")["role"]["schema"]["enum"] == [
         role.value for role in Role
@@ -340,3 +340,41 @@ async def test_a_500_carries_cors_headers_for_an_allowed_origin(tmp_path: Path) 
     assert "x-request-id" in response.headers
     assert other.status_code == 500
     assert "access-control-allow-origin" not in other.headers
+
+
+# --- links and NUL ------------------------------------------------------------------------
+
+
+async def test_creates_link_to_the_operations_on_the_created_item(
+    document: dict[str, Any],
+) -> None:
+    placed = document["paths"]["/api/v1/orders"]["post"]["responses"]["202"]["links"]
+    created = document["paths"]["/api/v1/users"]["post"]["responses"]["201"]["links"]
+
+    assert set(placed) == {
+        "orders_read",
+        "orders_delete",
+        "orders_list_events",
+        "orders_cancel",
+        "orders_set_status",
+    }
+    assert placed["orders_cancel"] == {
+        "operationId": "orders_cancel",
+        "parameters": {"order_id": "$response.body#/id"},
+    }
+    assert created["users_read"]["parameters"] == {"user_id": "$response.body#/id"}
+    assert "links" not in document["paths"]["/api/v1/auth/register"]["post"]["responses"]["201"]
+
+
+async def test_free_text_list_parameters_declare_that_nul_is_refused(
+    document: dict[str, Any], http: httpx.AsyncClient
+) -> None:
+    parameters = query_parameters(document, "/api/v1/products")
+
+    for name in ("search", "name", "name__icontains"):
+        assert parameters[name]["schema"]["pattern"] == "^[^\\x00]*$", name
+    assert parameters["name__in"]["schema"]["items"]["pattern"] == "^[^\\x00]*$"
+    assert "pattern" not in parameters["price"]["schema"]
+    response = await http.get("/api/v1/products", params={"name__in": "a,b\x00"})
+    assert response.status_code == 400
+    assert response.json()["parameter"] == "name__in"

@@ -258,6 +258,7 @@ OP_DESCRIPTIONS = {
     "icontains": "`{name}` contains this text, ignoring case (`icontains`)",
     "isnull": "`{name}` is empty (`true`) or set (`false`) (`isnull`)",
 }
+NO_NUL = "^[^\\x00]*$"  # NUL is refused in every parameter (see parse_list_query)
 _VALUE_SCHEMAS: dict[Callable[[str], Any], dict[str, Any]] = {
     parse_bool: {"type": "boolean"},
     parse_datetime: {"type": "string", "format": "date-time"},
@@ -279,7 +280,16 @@ def _array(items: dict[str, Any], max_items: int) -> dict[str, Any]:
     return {"type": "array", "items": items, "maxItems": max_items}
 
 
+def _without_nul(schema: dict[str, Any]) -> dict[str, Any]:
+    if schema.get("type") == "array":
+        return {**schema, "items": _without_nul(schema["items"])}
+    if schema.get("type") == "string" and "enum" not in schema and "format" not in schema:
+        return {**schema, "pattern": NO_NUL}
+    return schema
+
+
 def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    schema = _without_nul(schema)
     parameter = {"name": name, "in": "query", "required": False, "schema": schema}
     if schema["type"] == "array":  # comma-separated: `sort=-price,name`
         parameter.update(style="form", explode=False)

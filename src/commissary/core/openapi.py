@@ -86,6 +86,26 @@ def _document_list_parameters(route: RouteContext, operation: dict[str, Any]) ->
             operation.setdefault("parameters", []).extend(list_parameters(call.spec))
 
 
+def _link_created_resources(paths: dict[str, Any]) -> None:
+    """OpenAPI links from each create (a 201 or 202 to a POST on a collection) to the
+    operations on the created item, so clients and fuzzers can follow the new `id`."""
+    for path, item in paths.items():
+        created = item.get("post", {}).get("responses", {})
+        success = next((created[code] for code in ("201", "202") if code in created), None)
+        if success is None or path.endswith("}"):
+            continue
+        for target, target_item in paths.items():
+            tail = target.removeprefix(path + "/")
+            if target == tail or not tail.startswith("{") or tail.count("{") != 1:
+                continue
+            parameter = tail[1 : tail.index("}")]
+            for operation in target_item.values():
+                success.setdefault("links", {})[operation["operationId"]] = {
+                    "operationId": operation["operationId"],
+                    "parameters": {parameter: "$response.body#/id"},
+                }
+
+
 def complete(app: FastAPI, document: dict[str, Any]) -> dict[str, Any]:
     """Add what FastAPI cannot see to its generated ``document``."""
     for route in iter_route_contexts(app.routes):
@@ -95,6 +115,7 @@ def complete(app: FastAPI, document: dict[str, Any]) -> dict[str, Any]:
             operation = document["paths"][route.path_format][method.lower()]
             _document_list_parameters(route, operation)
             _document_errors(route, method, operation)
+    _link_created_resources(document["paths"])
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     for name in FASTAPI_VALIDATION_SCHEMAS:
         schemas.pop(name, None)
