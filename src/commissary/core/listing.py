@@ -312,7 +312,18 @@ def list_parameters(spec: ListSpec) -> list[dict[str, Any]]:
         ),
         _query(
             "sort",
-            _array({"type": "string", "enum": sort_terms}, MAX_SORT_TERMS),
+            _array(
+                {
+                    "type": "string",
+                    "enum": sort_terms,
+                    # Names for generated clients' enums: PRICE, PRICE_DESC.
+                    "x-enum-varnames": [
+                        term.removeprefix("-").upper() + ("_DESC" if term[0] == "-" else "")
+                        for term in sort_terms
+                    ],
+                },
+                MAX_SORT_TERMS,
+            ),
             "Fields to sort by, comma-separated; `-` before a field sorts descending. "
             f"Default: `{','.join(spec.default_sort)}`.",
         ),
