@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from commissary.catalog import repository as catalog_repo
 from commissary.config import Settings
+from commissary.core.ids import MAX_ID
 from commissary.core.listing import MAX_FILTERS, MAX_SORT_TERMS, ListSpec
 from commissary.main import create_app
 from commissary.models import OrderStatus, Role
@@ -378,3 +379,27 @@ async def test_free_text_list_parameters_declare_that_nul_is_refused(
     response = await http.get("/api/v1/products", params={"name__in": "a,b\x00"})
     assert response.status_code == 400
     assert response.json()["parameter"] == "name__in"
+
+
+def integer_schemas(node: Any) -> list[dict[str, Any]]:
+    found = []
+    if isinstance(node, dict):
+        if node.get("type") == "integer":
+            found.append(node)
+        for value in node.values():
+            found += integer_schemas(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += integer_schemas(value)
+    return found
+
+
+async def test_integer_bounds_are_exact_integers(document: dict[str, Any]) -> None:
+    """A float bound (9.223372036854776e18 for 2^63-1) would admit ids the API refuses."""
+    owner_ids = document["components"]["schemas"]["RestaurantCreate"]["properties"]["owner_ids"]
+
+    assert owner_ids["items"]["maximum"] == MAX_ID
+    assert isinstance(owner_ids["items"]["maximum"], int)
+    for schema in integer_schemas(document):
+        for key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+            assert not isinstance(schema.get(key), float), schema

@@ -5,6 +5,7 @@ the same rules."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -14,6 +15,7 @@ from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 
 from commissary.core.deps import client_address, get_session
 from commissary.core.errors import FIELD_ERROR_SCHEMA, PROBLEM_JSON, PROBLEM_SCHEMA
+from commissary.core.ids import MAX_ID
 from commissary.core.listing import list_parameters, list_query
 
 ERROR_DESCRIPTIONS = {
@@ -106,6 +108,24 @@ def _link_created_resources(paths: dict[str, Any]) -> None:
                 }
 
 
+def _exact_integer_bounds(node: Any) -> None:
+    """FastAPI's OpenAPI model stores bounds as floats, so an integer schema's `maximum` of
+    2^63-1 became 9.223372036854776e18, which admits ids the API refuses. Integers here are
+    64-bit: a bound is made an integer again, and one past 64 bits the 64-bit edge."""
+    if isinstance(node, list):
+        for item in node:
+            _exact_integer_bounds(item)
+    if not isinstance(node, dict):
+        return
+    if node.get("type") == "integer":
+        for key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+            value = node.get(key)
+            if isinstance(value, float):
+                node[key] = max(-MAX_ID - 1, min(MAX_ID, int(value)))
+    for value in node.values():
+        _exact_integer_bounds(value)
+
+
 def complete(app: FastAPI, document: dict[str, Any]) -> dict[str, Any]:
     """Add what FastAPI cannot see to its generated ``document``."""
     for route in iter_route_contexts(app.routes):
@@ -116,11 +136,12 @@ def complete(app: FastAPI, document: dict[str, Any]) -> dict[str, Any]:
             _document_list_parameters(route, operation)
             _document_errors(route, method, operation)
     _link_created_resources(document["paths"])
+    _exact_integer_bounds(document)
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     for name in FASTAPI_VALIDATION_SCHEMAS:
         schemas.pop(name, None)
-    schemas["Problem"] = PROBLEM_SCHEMA
-    schemas["FieldError"] = FIELD_ERROR_SCHEMA
+    schemas["Problem"] = copy.deepcopy(PROBLEM_SCHEMA)
+    schemas["FieldError"] = copy.deepcopy(FIELD_ERROR_SCHEMA)
     return document
 
 
