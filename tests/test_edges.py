@@ -22,8 +22,6 @@ from tests.test_orders import ORDERS, body
 @pytest.mark.parametrize(
     "query",
     [
-        {"order_time__gt": "9999-12-31T23:59:59-01:00"},
-        {"order_time__lt": "0001-01-01T00:00:00+01:00"},
         {"total": "sNaN"},
         {"total__in": "1e999999999"},
         {"status__in": ",".join(["pending"] * 101)},

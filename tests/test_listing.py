@@ -6,17 +6,21 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from fastapi import Request
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 from commissary.core.listing import (
+    MAX_FILTERS,
     MAX_LIMIT,
+    MAX_SORT_TERMS,
     ORDER_OPS,
     RESERVED,
     TEXT_OPS,
     BadListQuery,
     Filter,
     ListSpec,
+    list_query,
     parse_bool,
     parse_datetime,
     parse_list_query,
@@ -257,3 +261,55 @@ def test_a_nul_anywhere_is_refused_first(key: str, value: str, where: str) -> No
         value += "\x00"
     error = rejects({key: value})
     assert error.code == "invalid_query_parameter"
+
+
+# --- caps and the dependency --------------------------------------------------------------
+
+
+def test_sort_terms_up_to_the_cap_parse_and_one_more_is_refused() -> None:
+    terms = ["id", "-email", "created_at", "-id", "email"][:MAX_SORT_TERMS]
+    assert len(parse_list_query({"sort": ",".join(terms)}, SPEC).order_by) == MAX_SORT_TERMS
+
+    error = rejects({"sort": ",".join([*terms, "id"])})
+    assert error.code == "too_many_sort_fields"
+    assert error.extra["parameter"] == "sort"
+
+
+def test_filters_up_to_the_cap_parse_and_one_more_is_refused() -> None:
+    wide = ListSpec(
+        filters={f"f{n}": Filter(User.email) for n in range(MAX_FILTERS + 5)},
+        sortable={"id": User.id},
+        default_sort=("id",),
+    )
+    params = {f"f{n}": "x" for n in range(MAX_FILTERS + 5)}
+    allowed = dict(list(params.items())[:MAX_FILTERS])
+    assert len(parse_list_query(allowed, wide).where) == MAX_FILTERS
+
+    with pytest.raises(BadListQuery) as caught:
+        parse_list_query(params, wide)
+    assert caught.value.code == "too_many_filters"
+    assert caught.value.extra["parameter"] == f"f{MAX_FILTERS}"
+
+
+def test_repeated_sort_and_in_parameters_mean_their_comma_separated_form() -> None:
+    query_string = b"sort=email&sort=-id&role__in=admin&role__in=waiter&limit=5&limit=7"
+    request = Request({"type": "http", "query_string": query_string, "headers": []})
+
+    query = list_query(SPEC)(request)
+
+    assert [str(clause).rsplit(".", 1)[-1] for clause in query.order_by] == ["email ASC", "id DESC"]
+    assert set(query.where[0].right.value) == {Role.ADMIN, Role.WAITER}  # type: ignore[attr-defined]
+    assert query.limit == 7
+
+
+@pytest.mark.parametrize(
+    ("raw", "edge"),
+    [
+        ("9999-12-31T23:59:59-01:00", dt.datetime.max),
+        ("0001-01-01T00:00:00+01:00", dt.datetime.min),
+    ],
+)
+def test_a_date_time_beyond_the_calendar_in_utc_is_its_edge(raw: str, edge: dt.datetime) -> None:
+    """Every RFC 3339 date-time is a valid bound; past the calendar it cannot overflow."""
+    assert parse_datetime(raw) == edge.replace(tzinfo=dt.UTC)
+    assert len(parse_list_query({"created_at__gt": raw}, SPEC).where) == 1

@@ -94,6 +94,8 @@ class Settings(BaseSettings):
         False, description="accept .local, .test, localhost... addresses (intranets)"
     )
 
+    api_docs: bool = Field(True, description="serve /docs, /redoc and /openapi.json")
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:

@@ -14,6 +14,7 @@ from commissary import __version__, tasks
 from commissary.catalog.router import cache_key as catalog_cache_key
 from commissary.catalog.router import router as catalog_router
 from commissary.config import Settings
+from commissary.core import openapi
 from commissary.core.bodylimit import BodySizeLimitMiddleware
 from commissary.core.cached_reads import CachedReads
 from commissary.core.errors import UnexpectedErrorMiddleware, install_error_handlers
@@ -55,18 +56,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     await periodic
             await runtime.close()
 
+    docs = settings.api_docs
     app = FastAPI(
         title="Commissary",
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
-        redoc_url="/redoc",
-        openapi_url="/openapi.json",
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+        generate_unique_id_function=openapi.operation_id,
     )
     install_error_handlers(app)
-    # Innermost: a cached menu read is answered before routing, with every header below.
+    openapi.install(app)
+    # The last one added is the outermost. Innermost, a cached menu read is answered before
+    # routing. CORS wraps the 500 handler, so a browser can read a 500 too; the request id
+    # and security headers wrap everything.
     app.add_middleware(CachedReads, prefix=API_PREFIX, key_of=catalog_cache_key)
+    app.add_middleware(UnexpectedErrorMiddleware)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_json_bytes=settings.max_json_body_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -75,12 +87,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["*"],
             allow_headers=["*"],
         )
-    app.add_middleware(UnexpectedErrorMiddleware)
-    app.add_middleware(
-        BodySizeLimitMiddleware,
-        max_json_bytes=settings.max_json_body_bytes,
-        max_upload_bytes=settings.max_upload_bytes,
-    )
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware)
 

@@ -25,7 +25,7 @@ from commissary.catalog.schemas import (
 from commissary.core.cached_reads import CACHED_RESPONSE, Fresh, list_key, serve
 from commissary.core.deps import SessionDep
 from commissary.core.ids import MAX_ID, IdPath
-from commissary.core.listing import ListQuery, ListSpec, Page, parse_list_query
+from commissary.core.listing import ListQuery, Page, list_query
 from commissary.models import Role, User
 from commissary.users.dependencies import AdminUser, require_role
 
@@ -35,14 +35,15 @@ router = APIRouter(tags=["catalog"])
 def _listing(
     request: Request,
     path: str,
-    spec: ListSpec,
+    query: ListQuery,
     answer: Callable[[AsyncSession, ListQuery], Awaitable[Fresh]],
 ) -> Awaitable[Response]:
-    """A public list through the menu cache. The query is parsed on a miss only: an answer
-    is cached only for a query that parsed, and the same query string parses the same."""
+    """A public list through the menu cache. A hit is answered before routing; on a miss
+    the endpoint has parsed the query (``list_query``), so only a query that parsed is
+    cached, and the same query string parses the same."""
 
     async def build(session: AsyncSession) -> Fresh:
-        return await answer(session, parse_list_query(request.query_params, spec))
+        return await answer(session, query)
 
     return serve(request, list_key(path, request.scope["query_string"]), build)
 
@@ -77,11 +78,13 @@ async def create_restaurant(
 
 
 @router.get("/restaurants", response_model=Page[RestaurantRead], responses=CACHED_RESPONSE)
-async def list_restaurants(request: Request) -> Response:
+async def list_restaurants(
+    request: Request, query: Annotated[ListQuery, Depends(list_query(repo.RESTAURANT_LIST))]
+) -> Response:
     """Public. Filters: `name`, `slug`, `is_active`, `kitchen_mode`, `timezone`, `created_at`
     (with `__op` suffixes); `search` over name and description; `sort` by `name`, `slug`,
     `created_at`, `id`; `limit` (≤ 100), `offset`."""
-    return await _listing(request, "/restaurants", repo.RESTAURANT_LIST, answers.restaurants)
+    return await _listing(request, "/restaurants", query, answers.restaurants)
 
 
 @router.get(
@@ -128,9 +131,11 @@ async def create_category(body: CategoryCreate, user: MenuEditor, session: Sessi
 
 
 @router.get("/categories", response_model=Page[CategoryRead], responses=CACHED_RESPONSE)
-async def list_categories(request: Request) -> Response:
+async def list_categories(
+    request: Request, query: Annotated[ListQuery, Depends(list_query(repo.CATEGORY_LIST))]
+) -> Response:
     """Public, sorted by `position`, then `name`. Filters: `name`, `position`; `search`."""
-    return await _listing(request, "/categories", repo.CATEGORY_LIST, answers.categories)
+    return await _listing(request, "/categories", query, answers.categories)
 
 
 @router.get("/categories/{category_id}", response_model=CategoryRead, responses=CACHED_RESPONSE)
@@ -169,12 +174,14 @@ async def create_product(body: ProductCreate, user: MenuEditor, session: Session
 
 
 @router.get("/products", response_model=Page[ProductRead], responses=CACHED_RESPONSE)
-async def list_products(request: Request) -> Response:
+async def list_products(
+    request: Request, query: Annotated[ListQuery, Depends(list_query(repo.PRODUCT_LIST))]
+) -> Response:
     """Public. Filters: `restaurant_id`, `category_id`, `is_available`, `price`, `name`,
     `origin`, `currency`, `created_at` (with `__op` suffixes, e.g. `price__lte=10`,
     `name__icontains=soup`); `search` over name, description and origin; `sort` by `price`,
     `name`, `created_at`, `id`; `limit` (≤ 100), `offset`."""
-    return await _listing(request, "/products", repo.PRODUCT_LIST, answers.products)
+    return await _listing(request, "/products", query, answers.products)
 
 
 @router.get("/products/{product_id}", response_model=ProductRead, responses=CACHED_RESPONSE)

@@ -11,7 +11,9 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from sqlalchemy import exc as sa_exc
+from starlette._utils import get_route_path
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -19,6 +21,41 @@ log = structlog.get_logger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://commissary.dev/problems/"
+
+# The JSON schemas of what ``problem()`` renders, for the OpenAPI document.
+FIELD_ERROR_SCHEMA: dict[str, Any] = {
+    "title": "FieldError",
+    "type": "object",
+    "description": "One invalid field of the request.",
+    "properties": {
+        "in": {"type": "string", "enum": ["body", "query", "path", "header", "cookie"]},
+        "field": {"type": "string", "description": "Dotted path of the field in its part."},
+        "message": {"type": "string"},
+        "type": {"type": ["string", "null"], "description": "The kind of validation error."},
+    },
+    "required": ["in", "field", "message"],
+}
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "type": "object",
+    "description": "RFC 9457 problem details. `code` is stable: branch on it, not on `detail`.",
+    "properties": {
+        "type": {"type": "string", "description": "A URI naming the kind of problem."},
+        "title": {"type": "string", "description": "The HTTP status phrase."},
+        "status": {"type": "integer", "description": "The HTTP status code."},
+        "detail": {"type": "string", "description": "What is wrong, for a person."},
+        "code": {"type": "string", "description": "What is wrong, for a program."},
+        "instance": {"type": "string", "description": "The path of the request."},
+        "errors": {
+            "type": "array",
+            "items": {"$ref": "#/components/schemas/FieldError"},
+            "description": "Each invalid field (validation errors only).",
+        },
+    },
+    "required": ["type", "title", "status", "detail", "code"],
+    # Some problems add members, e.g. `parameter` naming a refused query parameter.
+    "additionalProperties": True,
+}
 
 
 class DomainError(Exception):
@@ -150,18 +187,33 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers on the request's path. The router alone names only
+    the methods of the first route whose path matches."""
+    path = get_route_path(request.scope)
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.router.routes):
+        regex = getattr(route, "path_regex", None)
+        if route.methods and regex is not None and regex.match(path):
+            methods |= route.methods
+    return sorted(methods)
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_").replace("-", "_")
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request))
     return problem(
-        exc.status_code, code, str(exc.detail), instance=request.url.path, headers=exc.headers
+        exc.status_code, code, str(exc.detail), instance=request.url.path, headers=headers
     )
 
 
 class UnexpectedErrorMiddleware:
     """Innermost middleware: an unexpected exception becomes a generic problem-details 500,
     logged with the request id, and still passes through the outer middleware (request id,
-    security headers), which Starlette's own last-resort handler would skip."""
+    security headers, CORS), which Starlette's own last-resort handler would skip."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

@@ -6,11 +6,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Path
-from pydantic import Field
+from pydantic import Field, Strict
 
 MAX_ID = 2**63 - 1
 
-Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+# Strict: `true` is not the id 1.
+Id = Annotated[int, Strict(), Field(ge=1, le=MAX_ID)]
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 

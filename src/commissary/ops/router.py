@@ -37,7 +37,15 @@ async def _database(runtime: Runtime) -> None:
         await conn.execute(text("SELECT 1"))
 
 
-@router.get("/ready")
+@router.get(
+    "/ready",
+    responses={
+        503: {
+            "description": "A part is down; `checks` names it.",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    },
+)
 async def ready(runtime: RuntimeDep) -> JSONResponse:
     """Which part answers: ``checks`` maps each to ``ok`` or ``down``.
 

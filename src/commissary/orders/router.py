@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response, status
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response, status
 
 from commissary.core.deps import SessionDep, StatementSessionDep
 from commissary.core.ids import IdPath
-from commissary.core.listing import Page, parse_list_query
+from commissary.core.listing import ListQuery, Page, list_query
 from commissary.models import Order, User
 from commissary.orders import repository as repo
 from commissary.orders import service
@@ -50,11 +52,14 @@ async def place_order(
 
 
 @router.get("", response_model=Page[OrderRead])
-async def list_orders(request: Request, user: CurrentUser, session: SessionDep) -> object:
+async def list_orders(
+    user: CurrentUser,
+    query: Annotated[ListQuery, Depends(list_query(repo.ORDER_LIST))],
+    session: SessionDep,
+) -> object:
     """Customers see their own orders, waiters those they keyed in, restaurateurs those of
     their restaurants, admin/sales/support all. Filters: `status`, `restaurant_id`,
     `customer_id`, `waiter_id`, `fulfillment`, `order_time`, `completed_time`, `total`."""
-    query = parse_list_query(request.query_params, repo.ORDER_LIST)
     items, total = await service.list_orders(session, user, query)
     return {
         "items": [to_read(o, user) for o in items],
@@ -70,7 +75,7 @@ async def read_order(order_id: IdPath, user: CurrentUser, session: SessionDep) -
 
 
 @router.get("/{order_id}/events", response_model=list[OrderEventRead])
-async def order_events(order_id: IdPath, user: CurrentUser, session: SessionDep) -> object:
+async def list_order_events(order_id: IdPath, user: CurrentUser, session: SessionDep) -> object:
     """The order's history, oldest first."""
     return await service.events(session, user, order_id)
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from commissary.core.deps import ClientAddress, SessionDep
 from commissary.core.ids import IdPath
-from commissary.core.listing import Page, parse_list_query
+from commissary.core.listing import ListQuery, Page, list_query
 from commissary.users import auth_service as auth
 from commissary.users import repository as repo
 from commissary.users import service
@@ -30,6 +30,10 @@ from commissary.users.schemas import (
 )
 
 auth_router = APIRouter(prefix="/auth", tags=["auth"])
+# Refused credentials; routes behind a token get their 401 from the security scheme.
+REFUSED: dict[int | str, dict[str, Any]] = {
+    401: {"description": "The e-mail and password, or the refresh token, are refused."}
+}
 users_router = APIRouter(prefix="/users", tags=["users"])
 
 
@@ -65,12 +69,12 @@ async def resend_verification(
     return {"detail": "If an unverified account uses this address, a new code is on its way."}
 
 
-@auth_router.post("/login", response_model=TokenPair)
+@auth_router.post("/login", response_model=TokenPair, responses=REFUSED)
 async def login(body: LoginIn, session: SessionDep, client: ClientAddress) -> TokenPair:
     return await auth.login(session, body.email, body.password, client)
 
 
-@auth_router.post("/token", response_model=TokenPair)
+@auth_router.post("/token", response_model=TokenPair, responses=REFUSED)
 async def token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     session: SessionDep,
@@ -80,13 +84,13 @@ async def token(
     return await auth.login(session, form.username, form.password, client)
 
 
-@auth_router.post("/refresh", response_model=TokenPair)
+@auth_router.post("/refresh", response_model=TokenPair, responses=REFUSED)
 async def refresh(body: RefreshIn, session: SessionDep) -> TokenPair:
     """Trade a refresh token for a new pair. Each refresh token works once."""
     return await auth.refresh(session, body.refresh_token)
 
 
-@auth_router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+@auth_router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=REFUSED)
 async def logout(body: RefreshIn, session: SessionDep) -> Response:
     await auth.logout(session, body.refresh_token)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -104,10 +108,13 @@ async def update_me(body: MeUpdate, user: CurrentUser, session: SessionDep) -> o
 
 
 @users_router.get("", response_model=Page[UserAdminRead])
-async def list_users(request: Request, _: AdminUser, session: SessionDep) -> object:
+async def list_users(
+    _: AdminUser,
+    query: Annotated[ListQuery, Depends(list_query(repo.USER_LIST))],
+    session: SessionDep,
+) -> object:
     """Admin. Filters: `email`, `full_name`, `role`, `is_verified`, `is_active`, `planet`,
     `created_at` (with `__op` suffixes); `sort`, `search`, `limit` (≤ 100), `offset`."""
-    query = parse_list_query(request.query_params, repo.USER_LIST)
     items, total = await service.list_users(session, query)
     return {"items": items, "total": total, "limit": query.limit, "offset": query.offset}
 
@@ -118,26 +125,26 @@ async def create_user(body: UserCreate, admin: AdminUser, session: SessionDep) -
     return await service.create_user(session, body, actor_id=admin.id, verified=True)
 
 
-@users_router.get("/{user_id}", response_model=UserAdminRead)
+@users_router.get("/{user_id:int}", response_model=UserAdminRead)
 async def read_user(user_id: IdPath, _: AdminUser, session: SessionDep) -> object:
     return await service.get_user(session, user_id)
 
 
-@users_router.put("/{user_id}", response_model=UserAdminRead)
+@users_router.put("/{user_id:int}", response_model=UserAdminRead)
 async def replace_user(
     user_id: IdPath, body: UserReplace, admin: AdminUser, session: SessionDep
 ) -> object:
     return await service.replace_user(session, user_id, body, admin)
 
 
-@users_router.patch("/{user_id}", response_model=UserAdminRead)
+@users_router.patch("/{user_id:int}", response_model=UserAdminRead)
 async def update_user(
     user_id: IdPath, body: UserUpdate, admin: AdminUser, session: SessionDep
 ) -> object:
     return await service.update_user(session, user_id, body, admin)
 
 
-@users_router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
+@users_router.delete("/{user_id:int}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_user(user_id: IdPath, admin: AdminUser, session: SessionDep) -> Response:
     await service.delete_user(session, user_id, admin.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
