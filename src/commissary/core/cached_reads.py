@@ -54,7 +54,9 @@ CACHED_RESPONSE: dict[int | str, dict[str, Any]] = {
                 "schema": {"type": "string", "enum": ["hit", "miss"]},
             }
         }
-    }
+    },
+    # A miss reads the database in a session of its own (no request session to infer it from).
+    503: {"description": "The database is busy or unavailable; retry after `Retry-After`."},
 }
 
 

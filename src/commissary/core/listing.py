@@ -235,7 +235,7 @@ class list_query:  # noqa: N801 - used as a dependency factory: Depends(list_que
     def __init__(self, spec: ListSpec) -> None:
         self.spec = spec
 
-    async def __call__(self, request: Request) -> ListQuery:  # async: no thread-pool hop
+    def __call__(self, request: Request) -> ListQuery:
         params = request.query_params
         # `sort=a&sort=b` and `x__in=1&x__in=2` (how many clients send arrays) mean the same as
         # their comma-separated forms; for any other repeated parameter the last one counts.
