@@ -71,6 +71,8 @@ class Stack:
     redis_port: int = 0
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(48))
     procs: list[Proc] = field(default_factory=list)
+    # False: nothing is pinned (the production shape shares every core).
+    pin: bool = True
     _pg_data: Path | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -119,6 +121,9 @@ class Stack:
 
     # -- PostgreSQL and Redis ------------------------------------------------------------
 
+    def _pinned(self, cpus: str | None, argv: list[str]) -> list[str]:
+        return pinned(cpus, argv) if self.pin else argv
+
     @staticmethod
     def _run_as() -> list[str]:
         return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
@@ -154,7 +159,7 @@ class Stack:
             "-c shared_buffers=256MB"
         )
         _check(
-            pinned(
+            self._pinned(
                 LOAD_CPUS,
                 [
                     *self._run_as(),
@@ -200,7 +205,7 @@ class Stack:
         self.redis_port = free_port()
         self.spawn(
             "redis",
-            pinned(
+            self._pinned(
                 LOAD_CPUS,
                 [
                     binary,
@@ -268,7 +273,7 @@ class Stack:
             "--workers",
             str(workers),
         ]
-        self.spawn(name, pinned(cpus, argv), env=self.app_env(**env))
+        self.spawn(name, self._pinned(cpus, argv), env=self.app_env(**env))
         base = f"http://127.0.0.1:{port}"
         wait_for_http(f"{base}/ready", name, self)
         return base
@@ -277,13 +282,13 @@ class Stack:
         for i in range(count):
             self.spawn(
                 f"worker-{i + 1}",
-                pinned(WORKER_CPUS, [str(VENV_BIN / "commissary"), "worker"]),
+                self._pinned(WORKER_CPUS, [str(VENV_BIN / "commissary"), "worker"]),
                 env=self.app_env(**env),
             )
         if scheduler:
             self.spawn(
                 "scheduler",
-                pinned(WORKER_CPUS, [str(VENV_BIN / "commissary"), "scheduler"]),
+                self._pinned(WORKER_CPUS, [str(VENV_BIN / "commissary"), "scheduler"]),
                 env=self.app_env(**env),
             )
         time.sleep(1.5)
@@ -312,7 +317,7 @@ class Stack:
             "--log-level",
             "warning",
         ]
-        self.spawn("baseline", pinned(API_CPUS, argv), env=self.app_env())
+        self.spawn("baseline", self._pinned(API_CPUS, argv), env=self.app_env())
         base = f"http://127.0.0.1:{port}"
         wait_for_http(f"{base}/ready", "baseline", self)
         return base
