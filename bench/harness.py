@@ -17,7 +17,7 @@ import asyncpg
 import report
 import seed
 import wrk
-from stack import LOAD_CPUS, Stack
+from stack import LOAD_CPUS, Stack, raise_open_files_limit
 
 
 def _env(name: str, default: float) -> float:
@@ -237,6 +237,7 @@ def big_run(stack: Stack, api: str, menu: seed.Menu, tokens_file: Path) -> wrk.W
 
 
 def main() -> int:
+    raise_open_files_limit()
     if LOAD_CPUS:
         os.sched_setaffinity(0, {int(c) for c in LOAD_CPUS.split(",")})
     settings = {

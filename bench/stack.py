@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import secrets
 import shutil
 import signal
@@ -44,6 +45,12 @@ def free_port() -> int:
 def pinned(cpus: str | None, argv: list[str]) -> list[str]:
     """``argv`` run on the given CPU list (nothing when the list is empty)."""
     return ["taskset", "-c", cpus, *argv] if cpus else argv
+
+
+def raise_open_files_limit() -> None:
+    """1,000 connections on each side need more descriptors than a shell's default."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def tail(path: Path, lines: int = 30) -> str:
@@ -85,6 +92,9 @@ class Stack:
         self.close()
 
     def close(self) -> None:
+        if self.procs:
+            names = ", ".join(p.name for p in self.procs)
+            print(f"stopping {names} and PostgreSQL", file=sys.stderr, flush=True)
         for proc in reversed(self.procs):
             self._terminate(proc)
         self.procs.clear()
@@ -351,7 +361,7 @@ class Stack:
         return self.workdir / f"{name}.log"
 
     @staticmethod
-    def _terminate(proc: Proc, grace: float = 15.0) -> None:
+    def _terminate(proc: Proc, grace: float = 8.0) -> None:
         """SIGTERM the process group, SIGKILL it if it lingers."""
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.popen.pid, signal.SIGTERM)

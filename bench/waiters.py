@@ -25,7 +25,7 @@ import httpx
 
 import report
 import seed
-from stack import Stack
+from stack import Stack, raise_open_files_limit
 
 FINAL = ("completed", "cancelled", "ready")
 API = seed.API
@@ -115,7 +115,7 @@ async def user_loop(
         await asyncio.sleep(random.uniform(args.min_pause, args.max_pause))
 
 
-async def _read(client: httpx.AsyncClient, path: str, stats: Stats, **params: object) -> None:
+async def _read(client: httpx.AsyncClient, path: str, stats: Stats, **params: int) -> None:
     started = time.perf_counter()
     try:
         answer = await client.get(path, params=params)
@@ -306,6 +306,7 @@ def _p(values: dict[str, float | None]) -> str:
 
 
 def main() -> int:
+    raise_open_files_limit()
     args = arguments()
     with Stack(pin=False) as stack:
         say(f"work directory {stack.workdir}")
