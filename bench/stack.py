@@ -86,6 +86,10 @@ class Stack:
 
     def __enter__(self) -> Stack:
         _install_signal_handlers()
+        # bench/run reads this to clean up after a harness that was killed outright.
+        state_file = os.environ.get("BENCH_STATE_FILE")
+        if state_file:
+            Path(state_file).write_text(str(self.workdir))
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -98,6 +102,7 @@ class Stack:
         for proc in reversed(self.procs):
             self._terminate(proc)
         self.procs.clear()
+        self._record_groups()
         if self._pg_data is not None:
             subprocess.run(
                 [
@@ -310,6 +315,7 @@ class Stack:
         for proc in [p for p in self.procs if p.name.startswith(("worker-", "scheduler"))]:
             self._terminate(proc)
             self.procs.remove(proc)
+        self._record_groups()
 
     def start_baseline(self) -> str:
         """The baseline app (bench/baseline_app.py) under uvicorn, pinned like the API."""
@@ -347,12 +353,18 @@ class Stack:
             )
         proc = Proc(name, popen, log)
         self.procs.append(proc)
+        self._record_groups()
         return proc
+
+    def _record_groups(self) -> None:
+        """Keep the list of live process groups that bench/run kills if this one is killed."""
+        (self.workdir / "pgids").write_text("".join(f"{p.popen.pid}\n" for p in self.procs))
 
     def stop(self, name: str) -> None:
         for proc in [p for p in self.procs if p.name == name]:
             self._terminate(proc)
             self.procs.remove(proc)
+        self._record_groups()
 
     def alive(self, name: str) -> bool:
         return any(p.name == name and p.popen.poll() is None for p in self.procs)
