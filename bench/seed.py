@@ -48,7 +48,12 @@ class Menu:
 
 
 def api_client(base: str, *, connections: int = 100, timeout: float = 30.0) -> httpx.AsyncClient:
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    """A pooled client. Idle connections are dropped after 3 s, before uvicorn's 5 s
+    keep-alive time-out closes them: a request sent on a connection the server is closing
+    fails with a read error that says nothing about the server."""
+    limits = httpx.Limits(
+        max_connections=connections, max_keepalive_connections=connections, keepalive_expiry=3.0
+    )
     return httpx.AsyncClient(base_url=base, limits=limits, timeout=timeout)
 
 
