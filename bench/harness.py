@@ -265,7 +265,9 @@ def main() -> int:
                 raise RuntimeError(
                     f"{name} died during the run:\n{stack.log_of(name).read_text()[-3000:]}"
                 )
+        log_problems = stack.log_problems("api", "baseline")
     results = report.build(series, big, workers, settings)
+    results["log_problems"] = log_problems
     text = report.markdown(results)
     print(text)
     paths = report.save(results, text)

@@ -143,6 +143,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"{w['workers']} workers + 1 scheduler; kitchen {w['kitchen']}; first order left "
         f"`pending` {w['startup_s']} s after start, all left `pending` at {w['processed_in_s']} s, "
         f"all final at {w['final_in_s']} s.",
+        "Error lines and 5xx answers in the servers' logs: "
+        f"{results.get('log_problems', 'not counted')}.",
         "",
     ]
     return "\n".join(lines)

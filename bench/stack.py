@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import resource
 import secrets
 import shutil
@@ -371,6 +372,19 @@ class Stack:
 
     def log_of(self, name: str) -> Path:
         return self.workdir / f"{name}.log"
+
+    def log_problems(self, *names: str) -> dict[str, int]:
+        """Per process: log lines at level error or worse, and requests answered 5xx."""
+        counts: dict[str, int] = {}
+        for name in names:
+            text = (
+                self.log_of(name).read_text(errors="replace") if self.log_of(name).exists() else ""
+            )
+            errors = len(re.findall(r'"level": "(?:error|critical|exception)"', text))
+            errors += len(re.findall(r"^(?:ERROR|CRITICAL):", text, re.M))  # plain uvicorn
+            server_errors = len(re.findall(r'"status": 5\d\d', text))
+            counts[name] = errors + server_errors
+        return counts
 
     @staticmethod
     def _terminate(proc: Proc, grace: float = 8.0) -> None:

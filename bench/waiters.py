@@ -233,7 +233,9 @@ async def scenario(stack: Stack, api: str, args: argparse.Namespace) -> dict[str
     for name in [f"worker-{i + 1}" for i in range(args.workers)] + ["scheduler", "api"]:
         if not stack.alive(name):
             raise RuntimeError(f"{name} died during the run:\n{stack.log_of(name).read_text()}")
+    workers = [f"worker-{i + 1}" for i in range(args.workers)]
     return {
+        "log_problems": stack.log_problems("api", *workers, "scheduler"),
         "users": len(users),
         "waiters": waiters,
         "sign_in_s": round(sign_in_s, 1),
@@ -286,6 +288,7 @@ def markdown(result: dict[str, Any], args: argparse.Namespace) -> str:
         f"| menu reads | {result['menu_reads']} |",
         f"| menu read p50 / p95 / p99 ms | {_p(result['menu_ms'])} |",
         f"| errors | {result['errors'] or 'none'} |",
+        f"| error lines and 5xx answers in server logs | {result['log_problems']} |",
         f"| lost / duplicated ids / unacknowledged | {check['lost']} / "
         f"{check['duplicated_ids']} / {check['unacknowledged']} |",
         f"| final / not final | {check['final']} / {check['not_final']} {check['by_status']} |",
