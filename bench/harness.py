@@ -56,20 +56,23 @@ class Target:
 def targets(menu: seed.Menu) -> list[Target]:
     product = menu.product_ids[0]
     return [
-        Target("bare", "baseline: bare FastAPI + Pydantic", "baseline", "/bare"),
+        Target("bare", "`bare` baseline: FastAPI + Pydantic", "baseline", "/bare"),
         Target(
-            "pg_read", "baseline: raw asyncpg read by key", "baseline", f"/pg/products/{product}"
+            "pg_read",
+            "`pg_read` baseline: raw asyncpg read by key",
+            "baseline",
+            f"/pg/products/{product}",
         ),
         Target(
             "pg_insert",
-            "baseline: raw asyncpg order insert (1+2 rows)",
+            "`pg_insert` baseline: raw asyncpg order insert, 1+2 rows",
             "baseline",
             "/pg/orders",
             body="order",
         ),
         Target(
             "redis_read",
-            "baseline: Redis read (redis.asyncio)",
+            "`redis_read` baseline: Redis read",
             "baseline",
             f"/redis/products/{product}",
         ),
@@ -266,7 +269,8 @@ def main() -> int:
                     f"{name} died during the run:\n{stack.log_of(name).read_text()[-3000:]}"
                 )
         log_problems = stack.log_problems("api", "baseline")
-    results = report.build(series, big, workers, settings)
+    labels = {t.key: t.label for t in targets(menu)}
+    results = report.build(series, big, workers, settings, labels)
     results["log_problems"] = log_problems
     text = report.markdown(results)
     print(text)

@@ -40,10 +40,11 @@ def build(
     big: wrk.WrkResult,
     workers: dict[str, Any],
     settings: dict[str, Any],
+    labels: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     for key, s in series.items():
-        row: dict[str, Any] = {"key": key, **s.as_dict()}
+        row: dict[str, Any] = {"key": key, "what": (labels or {}).get(key, key), **s.as_dict()}
         if key in RATIO_TARGETS:
             base_key, minimum = RATIO_TARGETS[key]
             base = series[base_key].median_rps
@@ -113,7 +114,7 @@ def markdown(results: dict[str, Any]) -> str:
     ]
     for row in results["rows"]:
         lines.append(
-            f"| {row['key']} | {_num(row['median_rps'])} | {row['spread']:.0%} "
+            f"| {row['what']} | {_num(row['median_rps'])} | {row['spread']:.0%} "
             f"| {_num(row['p50_ms'], 2)} | {_num(row['p99_ms'], 2)} "
             f"| {row.get('baseline', '')} | {_num(row.get('ratio'), 2)} "
             f"| {row.get('target', '')} | {_ok(row.get('ok'))} |"
@@ -121,7 +122,7 @@ def markdown(results: dict[str, Any]) -> str:
     big = results["big"]
     errors = big["socket_errors"]
     lines.append(
-        f"| placement @ {big['connections']} conn | {_num(big['rps'])} | – "
+        f"| POST /api/v1/orders @ {big['connections']} connections | {_num(big['rps'])} | – "
         f"| {_num(big['p50_ms'], 2)} | {_num(big['p99_ms'], 2)} | – "
         f"| p99/p50 {_num(_div(big['p99_ms'], big['p50_ms']), 1)} | {big['target']} "
         f"| {_ok(big['ok'])} |"
