@@ -106,18 +106,9 @@ class Stack:
         self._record_groups()
         if self._pg_data is not None:
             subprocess.run(
-                [
-                    *self._run_as(),
-                    str(PG_BIN / "pg_ctl"),
-                    "-D",
-                    str(self._pg_data),
-                    "-m",
-                    "fast",
-                    "-w",
-                    "-t",
-                    "30",
-                    "stop",
-                ],
+                self._pg(
+                    "pg_ctl", "-D", str(self._pg_data), "-m", "fast", "-w", "-t", "30", "stop"
+                ),
                 check=False,
                 capture_output=True,
             )
@@ -141,8 +132,10 @@ class Stack:
         return pinned(cpus, argv) if self.pin else argv
 
     @staticmethod
-    def _run_as() -> list[str]:
-        return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    def _pg(tool: str, *args: str) -> list[str]:
+        """A PostgreSQL program, run as the `postgres` user when we are root."""
+        run_as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        return [*run_as, str(PG_BIN / tool), *args]
 
     def start_postgres(self) -> None:
         """A fresh cluster on a free loopback port, fsync and synchronous commit on."""
@@ -154,18 +147,7 @@ class Stack:
         data = pg_root / "data"
         self.pg_port = free_port()
         _check(
-            [
-                *self._run_as(),
-                str(PG_BIN / "initdb"),
-                "-D",
-                str(data),
-                "-U",
-                "postgres",
-                "-A",
-                "trust",
-                "-E",
-                "UTF8",
-            ],
+            self._pg("initdb", "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8"),
             "initdb",
         )
         self._pg_data = data
@@ -174,41 +156,14 @@ class Stack:
             "-c fsync=on -c synchronous_commit=on -c max_connections=300 "
             "-c shared_buffers=256MB"
         )
+        start = self._pg("pg_ctl", "-D", str(data), "-o", options, "-l", str(pg_root / "log"))
         _check(
-            self._pinned(
-                LOAD_CPUS,
-                [
-                    *self._run_as(),
-                    str(PG_BIN / "pg_ctl"),
-                    "-D",
-                    str(data),
-                    "-o",
-                    options,
-                    "-l",
-                    str(pg_root / "log"),
-                    "-w",
-                    "-t",
-                    "60",
-                    "start",
-                ],
-            ),
+            self._pinned(LOAD_CPUS, [*start, "-w", "-t", "60", "start"]),
             "PostgreSQL",
             log=pg_root / "log",
         )
-        _check(
-            [
-                *self._run_as(),
-                str(PG_BIN / "createdb"),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(self.pg_port),
-                "-U",
-                "postgres",
-                "commissary",
-            ],
-            "createdb",
-        )
+        address = f"-h 127.0.0.1 -p {self.pg_port} -U postgres"
+        _check(self._pg("createdb", *address.split(), "commissary"), "createdb")
 
     @property
     def database_url(self) -> str:
@@ -219,25 +174,10 @@ class Stack:
         if binary is None:
             raise StackError("redis-server not found (apt-get install redis-server)")
         self.redis_port = free_port()
-        self.spawn(
-            "redis",
-            self._pinned(
-                LOAD_CPUS,
-                [
-                    binary,
-                    "--port",
-                    str(self.redis_port),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--maxclients",
-                    "20000",
-                ],
-            ),
-        )
+        options = f"--port {self.redis_port} --bind 127.0.0.1 --appendonly no --maxclients 20000"
+        # --save "": no snapshots, the data is thrown away.
+        argv = [binary, *options.split(), "--save", ""]
+        self.spawn("redis", self._pinned(LOAD_CPUS, argv))
         wait_for_port(self.redis_port, "redis", self)
 
     @property
@@ -278,17 +218,8 @@ class Stack:
     ) -> str:
         """``commissary serve`` on a free port; returns its base URL once `/ready` answers."""
         port = free_port()
-        argv = [
-            str(VENV_BIN / "commissary"),
-            "serve",
-            "--no-migrate",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-        ]
+        options = f"--no-migrate --host 127.0.0.1 --port {port} --workers {workers}"
+        argv = [str(VENV_BIN / "commissary"), "serve", *options.split()]
         self.spawn(name, self._pinned(cpus, argv), env=self.app_env(**env))
         base = f"http://127.0.0.1:{port}"
         wait_for_http(f"{base}/ready", name, self)
@@ -321,19 +252,9 @@ class Stack:
     def start_baseline(self) -> str:
         """The baseline app (bench/baseline_app.py) under uvicorn, pinned like the API."""
         port = free_port()
-        argv = [
-            str(VENV_BIN / "uvicorn"),
-            "--app-dir",
-            str(ROOT / "bench"),
-            "baseline_app:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ]
+        options = f"--host 127.0.0.1 --port {port} --no-access-log --log-level warning"
+        app = ["--app-dir", str(ROOT / "bench"), "baseline_app:app"]
+        argv = [str(VENV_BIN / "uvicorn"), *app, *options.split()]
         self.spawn("baseline", self._pinned(API_CPUS, argv), env=self.app_env())
         base = f"http://127.0.0.1:{port}"
         wait_for_http(f"{base}/ready", "baseline", self)
