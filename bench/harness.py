@@ -241,6 +241,7 @@ def big_run(stack: Stack, api: str, menu: seed.Menu, tokens_file: Path) -> wrk.W
 
 def main() -> int:
     raise_open_files_limit()
+    code = report.commit()  # the code measured, whatever is committed meanwhile
     if LOAD_CPUS:
         os.sched_setaffinity(0, {int(c) for c in LOAD_CPUS.split(",")})
     settings = {
@@ -270,7 +271,7 @@ def main() -> int:
                 )
         log_problems = stack.log_problems("api", "baseline")
     labels = {t.key: t.label for t in targets(menu)}
-    results = report.build(series, big, workers, settings, labels)
+    results = report.build(series, big, workers, settings, labels, code)
     results["log_problems"] = log_problems
     text = report.markdown(results)
     print(text)

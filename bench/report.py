@@ -41,6 +41,7 @@ def build(
     workers: dict[str, Any],
     settings: dict[str, Any],
     labels: dict[str, str] | None = None,
+    code: str | None = None,
 ) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     for key, s in series.items():
@@ -71,7 +72,7 @@ def build(
     processed = workers.get("processed_per_s")
     return {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "commit": commit(),
+        "commit": code or commit(),
         "machine": {
             "host": platform.node(),
             "cpus": os.cpu_count(),

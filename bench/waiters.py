@@ -311,6 +311,7 @@ def _p(values: dict[str, float | None]) -> str:
 def main() -> int:
     raise_open_files_limit()
     args = arguments()
+    code = report.commit()  # the code measured, whatever is committed meanwhile
     with Stack(pin=False) as stack:
         say(f"work directory {stack.workdir}")
         stack.start_postgres()
@@ -321,7 +322,7 @@ def main() -> int:
         result = asyncio.run(scenario(stack, api, args))
     result.update(
         date=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        commit=report.commit(),
+        commit=code,
         settings=vars(args),
     )
     result["verdict"] = verdict(result)
