@@ -31,6 +31,8 @@ PG_BIN = Path(os.environ.get("BENCH_PG_BIN", "/usr/lib/postgresql/15/bin"))
 API_CPUS = os.environ.get("BENCH_API_CPUS", "0")
 LOAD_CPUS = os.environ.get("BENCH_LOAD_CPUS", "1")
 WORKER_CPUS = os.environ.get("BENCH_WORKER_CPUS", "0")
+# How long a server may take to answer after its start (a busy machine imports slowly).
+START_TIMEOUT = float(os.environ.get("BENCH_START_TIMEOUT", "180"))
 
 
 class StackError(RuntimeError):
@@ -342,7 +344,7 @@ def _check(
         )
 
 
-def wait_for_port(port: int, name: str, stack: Stack, timeout: float = 30.0) -> None:
+def wait_for_port(port: int, name: str, stack: Stack, timeout: float = START_TIMEOUT) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
@@ -354,7 +356,7 @@ def wait_for_port(port: int, name: str, stack: Stack, timeout: float = 30.0) -> 
     )
 
 
-def wait_for_http(url: str, name: str, stack: Stack, timeout: float = 90.0) -> None:
+def wait_for_http(url: str, name: str, stack: Stack, timeout: float = START_TIMEOUT) -> None:
     deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:
