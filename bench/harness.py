@@ -108,9 +108,12 @@ def say(message: str) -> None:
 async def prepare(stack: Stack, api: str) -> tuple[seed.Menu, list[str]]:
     async with seed.api_client(api) as client:
         say("seeding the menu through the API")
-        menu = await seed.seed_menu(client, stack.app_env()["ADMIN_EMAIL"])
+        admin = await seed.admin_login(client, stack.app_env()["ADMIN_EMAIL"])
+        menu = await seed.seed_menu(client, admin)
         say(f"creating {CUSTOMERS} verified customers and signing them in")
-        emails = await seed.create_accounts(stack.database_url, "customer", "customer", CUSTOMERS)
+        emails = await seed.create_accounts(
+            client, admin, stack.database_url, "customer", "customer", CUSTOMERS
+        )
         tokens = await seed.sign_in(client, emails)
         say(f"seeding {HISTORY} past orders")
         await seed.seed_history(client, stack.database_url, tokens, menu, HISTORY)

@@ -9,8 +9,6 @@ sequential scans and a write benchmark collapses as rows arrive."""
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -78,9 +76,12 @@ async def login(client: httpx.AsyncClient, email: str, password: str) -> str:
     return str(answer.json()["access_token"])
 
 
-async def seed_menu(client: httpx.AsyncClient, admin_email: str) -> Menu:
+async def admin_login(client: httpx.AsyncClient, admin_email: str) -> str:
+    return await login(client, admin_email, ADMIN_PASSWORD)
+
+
+async def seed_menu(client: httpx.AsyncClient, token: str) -> Menu:
     """Two always-open restaurants with a simulated kitchen, 2 x 20 products."""
-    token = await login(client, admin_email, ADMIN_PASSWORD)
     restaurant_ids = []
     for name in ("Bench Bistro", "Bench Canteen"):
         restaurant = await _post(
@@ -122,46 +123,74 @@ async def seed_menu(client: httpx.AsyncClient, admin_email: str) -> Menu:
 
 
 async def create_accounts(
-    database_url: str, prefix: str, role: str, count: int, *, allergic_share: float = 0.0
+    client: httpx.AsyncClient,
+    admin_token: str,
+    database_url: str,
+    prefix: str,
+    role: str,
+    count: int,
+    *,
+    allergic_share: float = 0.0,
 ) -> list[str]:
-    """``count`` verified, active accounts ``{prefix}{n}@bench.example``; returns the e-mails."""
-    from pwdlib import PasswordHash
-    from pwdlib.hashers.argon2 import Argon2Hasher
+    """``count`` verified, active accounts ``{prefix}{n}@bench.example``; returns the e-mails.
 
-    password_hash = PasswordHash((Argon2Hasher(),)).hash(PASSWORD)
-    now = dt.datetime.now(dt.UTC)
-    rows = []
-    emails = []
-    for n in range(1, count + 1):
-        email = f"{prefix}{n}@bench.example"
-        emails.append(email)
-        allergies = [ALLERGIC_TO] if random.random() < allergic_share else []
-        rows.append(
-            (
-                email,
-                password_hash,
-                f"{prefix.title()} {n}",
-                role,
-                True,
-                now,
-                True,
-                "Terra",
-                json.dumps(allergies),
-                now,
-                now,
-            )
-        )
+    One is created through the API, as an admin creates accounts; the others are cloned from
+    it in one SQL statement (argon2 a thousand times would take minutes). Every column is
+    copied but those that make an account itself, so columns added later are filled as the
+    application fills them; single-column unique ones get a random value."""
+    template = await _post(
+        client,
+        "/users",
+        admin_token,
+        {
+            "email": f"{prefix}-template@bench.example",
+            "password": PASSWORD,
+            "full_name": f"{prefix.title()} template",
+            "role": role,
+            "planet": "Terra",
+        },
+    )
     conn = await asyncpg.connect(database_url)
     try:
-        await conn.executemany(
-            """INSERT INTO user_account (email, password_hash, full_name, role, is_verified,
-                   verified_at, is_active, planet, allergies, created_at, updated_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::json, $10, $11)""",
-            rows,
+        columns = await _columns(conn, "user_account")
+        overrides = {
+            "email": f"'{prefix}' || n || '@bench.example'",
+            "full_name": f"'{prefix.title()} ' || n",
+            "allergies": (
+                f"CASE WHEN random() < {float(allergic_share)} "
+                f"THEN json_build_array('{ALLERGIC_TO}') ELSE json_build_array() END"
+            ),
+        }
+        for column, length in await _unique_text_columns(conn, "user_account"):
+            overrides.setdefault(column, f"left(md5(random()::text || n), {min(length, 32)})")
+        await conn.execute(
+            f"""INSERT INTO user_account ({", ".join(f'"{c}"' for c in columns)})
+                SELECT {", ".join(overrides.get(c, f't."{c}"') for c in columns)}
+                FROM user_account t, generate_series(1, $1::int) AS n
+                WHERE t.id = $2""",  # noqa: S608 - names from the catalog, values are numbers
+            count,
+            int(str(template["id"])),
         )
     finally:
         await conn.close()
-    return emails
+    return [f"{prefix}{n}@bench.example" for n in range(1, count + 1)]
+
+
+async def _unique_text_columns(conn: asyncpg.Connection, table: str) -> list[tuple[str, int]]:
+    """Text columns with a unique index of their own (but ``email``), and their length."""
+    rows = await conn.fetch(
+        """SELECT a.attname AS name, coalesce(c.character_maximum_length, 32) AS length
+           FROM pg_index i
+           JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+           JOIN information_schema.columns c
+             ON c.table_name = $1 AND c.column_name = a.attname
+            AND c.table_schema = current_schema()
+           WHERE i.indrelid = $1::regclass AND i.indisunique AND i.indnatts = 1
+             AND a.attname NOT IN ('id', 'email')
+             AND c.data_type IN ('character varying', 'text')""",
+        table,
+    )
+    return [(str(row["name"]), int(row["length"])) for row in rows]
 
 
 async def sign_in(

@@ -195,16 +195,15 @@ async def scenario(stack: Stack, api: str, args: argparse.Namespace) -> dict[str
     customers = args.users - waiters
     async with seed.api_client(api, connections=args.users + 10, timeout=args.timeout) as client:
         say("seeding the menu through the API")
-        menu = await seed.seed_menu(client, stack.app_env()["ADMIN_EMAIL"])
-        users = [
-            User(email, "customer")
-            for email in await seed.create_accounts(
-                stack.database_url, "customer", "customer", customers, allergic_share=0.1
-            )
-        ] + [
-            User(email, "waiter")
-            for email in await seed.create_accounts(stack.database_url, "waiter", "waiter", waiters)
-        ]
+        admin = await seed.admin_login(client, stack.app_env()["ADMIN_EMAIL"])
+        menu = await seed.seed_menu(client, admin)
+        db = stack.database_url
+        customer_emails = await seed.create_accounts(
+            client, admin, db, "customer", "customer", customers, allergic_share=0.1
+        )
+        waiter_emails = await seed.create_accounts(client, admin, db, "waiter", "waiter", waiters)
+        users = [User(e, "customer") for e in customer_emails]
+        users += [User(e, "waiter") for e in waiter_emails]
         say(
             f"signing in {len(users)} users ({waiters} waiters), {args.sign_in_concurrency} at once"
         )
