@@ -144,7 +144,7 @@ def markdown(results: dict[str, Any]) -> str:
         f"Workers: {w['orders']} orders placed in {w['placed_in_s']} s with workers stopped, then "
         f"{w['workers']} workers + 1 scheduler; kitchen {w['kitchen']}; first order left "
         f"`pending` {w['startup_s']} s after start, all left `pending` at {w['processed_in_s']} s, "
-        f"all final at {w['final_in_s']} s.",
+        f"all final at {w['final_in_s']} s. Rates counted {w.get('rate_basis', '')}.",
         "Error lines and 5xx answers in the servers' logs: "
         f"{results.get('log_problems', 'not counted')}.",
         "",
