@@ -1,5 +1,5 @@
 """A realistic starting point: a menu (through the API, as an admin would build it), accounts
-(in SQL, sharing one argon2 hash so creating a thousand does not take minutes), access
+(one through the API, cloned in SQL so creating a thousand does not take minutes), access
 tokens (signed in through the API at a controlled pace) and a few thousand past orders
 (cloned in SQL from orders placed through the API), then ANALYZE.
 
