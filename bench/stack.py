@@ -198,8 +198,10 @@ class Stack:
             SECRET_KEY=self.secret_key,
             ADMIN_EMAIL="bench-admin@bench.example",
             ADMIN_PASSWORD=ADMIN_PASSWORD,
-            # Sign-ins are paced by the harness; tokens must outlive the whole run.
-            LOGIN_MAX_ATTEMPTS_PER_CLIENT="1000000",
+            # Sign-ins are paced by the harness; every simulated member orders far more often
+            # than the per-member placement limit allows a person; tokens must outlive the run.
+            LOGIN_MAX_FAILURES_PER_CLIENT="1000000",
+            ORDER_RATE_LIMIT="1000000",
             ACCESS_TOKEN_TTL="21600",
             LOG_LEVEL=os.environ.get("BENCH_LOG_LEVEL", "INFO"),
         )

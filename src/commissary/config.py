@@ -69,7 +69,7 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(20, gt=0)
     db_max_overflow: int = Field(0, ge=0)
     db_pool_timeout: float = Field(
-        3.0, gt=0, description="seconds a request waits for a pooled connection, then 503"
+        5.0, gt=0, description="seconds a request waits for a pooled connection, then 503"
     )
 
     # Orders: abuse ceilings per member and per order.

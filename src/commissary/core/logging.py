@@ -61,7 +61,9 @@ def configure_logging(settings: Settings) -> None:
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
+        # Cached loggers keep the processors of their first use, which would hide them from
+        # a test's `capture_logs()`; outside tests the cache saves work on every line.
+        cache_logger_on_first_use=settings.environment != "test",
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
