@@ -68,6 +68,12 @@ class Settings(BaseSettings):
     )
     db_pool_size: int = Field(20, gt=0)
     db_max_overflow: int = Field(0, ge=0)
+    max_concurrent_requests: int = Field(
+        32, gt=0, description="requests one process runs at once; the others wait their turn"
+    )
+    request_queue_timeout: float = Field(
+        10.0, gt=0, description="seconds a request waits for its turn, then 503"
+    )
     db_pool_timeout: float = Field(
         5.0, gt=0, description="seconds a request waits for a pooled connection, then 503"
     )

@@ -15,6 +15,7 @@ from commissary.catalog.router import cache_key as catalog_cache_key
 from commissary.catalog.router import router as catalog_router
 from commissary.config import Settings
 from commissary.core import openapi
+from commissary.core.admission import AdmissionMiddleware
 from commissary.core.bodylimit import BodySizeLimitMiddleware
 from commissary.core.cached_reads import CachedReads
 from commissary.core.errors import UnexpectedErrorMiddleware, install_error_handlers
@@ -87,6 +88,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["*"],
             allow_headers=["*"],
         )
+    app.add_middleware(
+        AdmissionMiddleware,
+        limit=settings.max_concurrent_requests,
+        timeout=settings.request_queue_timeout,
+    )
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware)
 

@@ -40,13 +40,18 @@ class BodySizeLimitMiddleware:
             await self.app(scope, receive, send)
             return
         limit, what = self._limit(scope)
-        too_large = problem(
-            413,
-            "body_too_large",
-            f"The {what} is larger than the limit of {limit} bytes.",
-            instance=scope.get("path"),
-            headers={"Connection": "close"},
-        )
+
+        async def too_large(scope: Scope, receive: Receive, send: Send) -> None:
+            # Built only when needed: most requests never get here.
+            answer = problem(
+                413,
+                "body_too_large",
+                f"The {what} is larger than the limit of {limit} bytes.",
+                instance=scope.get("path"),
+                headers={"Connection": "close"},
+            )
+            await answer(scope, receive, send)
+
         declared = _declared_length(scope)
         if declared is not None and declared > limit:
             await too_large(scope, receive, send)
