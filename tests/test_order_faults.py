@@ -4,10 +4,7 @@ when an order is placed, and a worker killed in the middle of a job."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -21,6 +18,7 @@ from commissary.models import OrderEvent
 from tests.conftest import Backend, MakeUser
 from tests.menu import make_menu
 from tests.test_orders import ORDERS, body
+from tests.test_worker_processes import command
 
 
 async def events_of(backend: Backend, order_id: int) -> list[str]:
@@ -88,23 +86,6 @@ async def test_order_placed_while_redis_is_down_is_processed_when_it_returns(
     assert (await client.get(order_url, headers=hero.headers)).json()["status"] == "completed"
 
 
-def _worker_process(backend: Backend, cwd: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": backend.settings.database_url,
-        "REDIS_URL": backend.settings.redis_url or "",
-        "SECRET_KEY": backend.runtime.secret,
-        "ENVIRONMENT": "test",
-    }
-    return subprocess.Popen(
-        [str(Path(sys.executable).with_name("commissary")), "worker"],
-        env=env,
-        cwd=cwd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
 async def test_order_of_a_worker_killed_mid_batch_is_processed_once(
     client: httpx.AsyncClient, backend: Backend, make_user: MakeUser, tmp_path: Path
 ) -> None:
@@ -117,17 +98,17 @@ async def test_order_of_a_worker_killed_mid_batch_is_processed_once(
     async with backend.runtime.engine.connect() as conn:
         await conn.execute(text("BEGIN"))
         await conn.execute(text("LOCK TABLE order_event IN EXCLUSIVE MODE"))
-        worker = _worker_process(backend, tmp_path)
-        dispatcher = backend.runtime.jobs
-        assert isinstance(dispatcher, RQDispatcher)
-        started = StartedJobRegistry(queue=dispatcher.queue)
-        deadline = time.monotonic() + 30
-        while started.count == 0 and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
-        assert started.count == 1, "the worker never started the job"
-        await asyncio.sleep(0.5)  # let it reach the lock
-        worker.send_signal(signal.SIGKILL)
-        worker.wait(10)
+        with command(backend, "worker", tmp_path) as worker:
+            dispatcher = backend.runtime.jobs
+            assert isinstance(dispatcher, RQDispatcher)
+            started = StartedJobRegistry(queue=dispatcher.queue)
+            deadline = time.monotonic() + 30
+            while started.count == 0 and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            assert started.count == 1, "the worker never started the job"
+            await asyncio.sleep(0.5)  # let it reach the lock
+            worker.send_signal(signal.SIGKILL)
+            worker.wait(10)
         await conn.execute(text("ROLLBACK"))
     order_url = f"{ORDERS}/{order['id']}"
     assert (await client.get(order_url, headers=hero.headers)).json()["status"] == "pending"
