@@ -41,19 +41,23 @@ log = structlog.get_logger(__name__)
 
 JobHandler = Callable[..., Awaitable[None]]
 _HANDLERS: dict[str, JobHandler] = {}
+_WAKEABLE: set[str] = set()  # payload-less batch jobs that ``wake`` may ask for
 
 QUEUE_NAME = "commissary"
 RQ_ENTRY = "commissary.worker.run_job"
 RETRY_INTERVALS = [5, 30, 120, 600]
 
 
-def job(name: str) -> Callable[[JobHandler], JobHandler]:
-    """Register an async ``handler(session, **payload)`` under a stable name."""
+def job(name: str, *, wakeable: bool = False) -> Callable[[JobHandler], JobHandler]:
+    """Register an async ``handler(session, **payload)`` under a stable name. A
+    ``wakeable`` job takes no payload and is run on demand by ``wake``."""
 
     def register(handler: JobHandler) -> JobHandler:
         if name in _HANDLERS and _HANDLERS[name] is not handler:
             raise RuntimeError(f"job {name!r} registered twice")
         _HANDLERS[name] = handler
+        if wakeable:
+            _WAKEABLE.add(name)
         return handler
 
     return register
@@ -84,8 +88,8 @@ def enqueue(
 
 def wake(session: AsyncSession, name: str) -> None:
     """Once this transaction commits, make sure the batch job ``name`` runs soon."""
-    if name not in _HANDLERS:
-        raise LookupError(f"unknown job {name!r}")
+    if name not in _WAKEABLE:
+        raise LookupError(f"no wakeable job {name!r}")
     dispatcher = runtime_of(session).jobs
 
     async def _wake() -> None:
@@ -99,7 +103,7 @@ async def execute(
 ) -> None:
     """Run one job in its own transaction. A job whose outbox row is gone already ran."""
     handler = _HANDLERS[name]
-    if outbox_id is None and not payload:
+    if name in _WAKEABLE:
         # A batch job starting now sees every commit that woke it so far: later wakes queue
         # another run.
         await runtime.jobs.clear_wake(name)

@@ -8,7 +8,7 @@ from commissary.core import jobs
 from commissary.orders import kitchen
 
 
-@jobs.job(kitchen.PROCESS_JOB)
+@jobs.job(kitchen.PROCESS_JOB, wakeable=True)
 async def process_pending(session: AsyncSession) -> None:
     """Woken after each placement (coalesced): one batch of pending orders."""
     await kitchen.process_pending(session)

@@ -251,9 +251,8 @@ async def _insert_order_stepwise(
     event: dict[str, Any],
     audit: dict[str, Any],
 ) -> int:
-    orders = ORDER_T
     order_id: int = (
-        await session.execute(insert(orders).values(order).returning(orders.c.id))
+        await session.execute(insert(ORDER_T).values(order).returning(ORDER_T.c.id))
     ).scalar_one()
     await session.execute(insert(LINE_T), [{"order_id": order_id, **line} for line in lines])
     await session.execute(insert(EVENT_T).values(order_id=order_id, **event))
