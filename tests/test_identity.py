@@ -19,9 +19,10 @@ from sqlalchemy.engine import make_url
 
 from commissary.config import Settings
 from commissary.core import migrate
-from commissary.core.db import Base
-from commissary.core.security import encode_token, signing_key
+from commissary.core.db import Base, commit
+from commissary.core.security import TokenError, encode_token, signing_key, subject_id
 from commissary.models import Role, User
+from commissary.users import service as user_service
 from commissary.users.auth_service import ACCESS_AUDIENCE
 from tests.conftest import PASSWORD, Account, Backend, MakeUser
 
@@ -117,6 +118,25 @@ async def test_a_token_naming_an_impossible_id_is_401(
     response = await me(client, {"Authorization": f"Bearer {token}"})
     assert response.status_code == 401
     assert response.json()["code"] == "invalid_token"
+    # Refused for its subject itself, not only because no account or token key matches.
+    with pytest.raises(TokenError):
+        subject_id({"sub": subject})
+
+
+async def test_resetting_an_admin_from_the_command_line_ends_its_sessions(
+    client: httpx.AsyncClient, backend: Backend, make_user: MakeUser
+) -> None:
+    admin = await make_user(Role.ADMIN)
+    signed_in = await client.post(
+        "/api/v1/auth/login", json={"email": admin.user.email, "password": admin.password}
+    )
+    refresh_token = signed_in.json()["refresh_token"]
+    async with backend.runtime.sessionmaker() as session:
+        await user_service.ensure_admin(session, admin.user.email, "new-kitchen-boss-77", "Root")
+        await commit(session)
+    refreshed = await client.post("/api/v1/auth/refresh", json={"refresh_token": refresh_token})
+    assert refreshed.status_code == 401
+    assert (await me(client, admin.headers)).status_code == 401
 
 
 @pytest.mark.parametrize("claim", ["exp", "aud", "iss", "sub", "iat", "jti", "nbf"])

@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 
 from commissary.config import Settings
 from commissary.core.db import utcnow
+from commissary.core.ids import parse_id
 
 ALGORITHM = "HS256"
 ISSUER = "commissary"
@@ -130,18 +131,15 @@ def decode_token(secret: str, token: str, *, audience: str) -> dict[str, Any]:
     return claims
 
 
-MAX_ID = 2**63 - 1
-
-
 def subject_id(claims: dict[str, Any]) -> int:
     """The account id a token names; anything but a stored id's range is an invalid token."""
     subject = claims.get("sub")
     if not isinstance(subject, str) or not subject.isascii() or not subject.isdigit():
         raise TokenError("invalid token")
-    value = int(subject)
-    if not 0 < value <= MAX_ID:
-        raise TokenError("invalid token")
-    return value
+    try:
+        return parse_id(subject)
+    except ValueError:
+        raise TokenError("invalid token") from None
 
 
 def keyed_hash(secret: str, value: str) -> str:

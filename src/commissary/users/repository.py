@@ -19,6 +19,7 @@ from commissary.core.listing import (
     parse_datetime,
 )
 from commissary.models import EmailVerification, RefreshToken, Role, User
+from commissary.users.rules import fold_email
 
 USER_LIST = ListSpec(
     filters={
@@ -47,7 +48,7 @@ async def get(session: AsyncSession, user_id: int) -> User | None:
 
 
 async def get_by_email(session: AsyncSession, email: str) -> User | None:
-    return await session.scalar(select(User).where(User.email == email.lower()))
+    return await session.scalar(select(User).where(User.email == fold_email(email)))
 
 
 async def list_page(session: AsyncSession, query: ListQuery) -> tuple[list[User], int]:

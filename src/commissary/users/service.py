@@ -139,8 +139,7 @@ async def _apply(session: AsyncSession, user: User, changes: dict[str, Any], act
         _check_domain(session, changes["email"])
         await _ensure_email_free(session, changes["email"], user.id)
     if "password_hash" in changes or changes.get("is_active") is False:
-        user.token_key = new_token_key()  # every access token issued before stops working
-        await repo.revoke_all_of(session, user.id, utcnow())
+        await _sign_out_everywhere(session, user)
     if changes.get("is_verified") and user.verified_at is None:
         user.verified_at = utcnow()  # the first verification; kept if un-verified later
     for name, value in changes.items():
@@ -228,6 +227,13 @@ async def delete_user(session: AsyncSession, user_id: int, actor_id: int | None)
     audit.record(session, actor_id=actor_id, action="user.delete", entity="user", entity_id=user_id)
 
 
+async def _sign_out_everywhere(session: AsyncSession, user: User) -> None:
+    """A new password or a deactivation ends every session: access tokens carry the old token
+    key, refresh tokens are revoked."""
+    user.token_key = new_token_key()
+    await repo.revoke_all_of(session, user.id, utcnow())
+
+
 async def ensure_admin(session: AsyncSession, email: str, password: str, full_name: str) -> User:
     """Create the admin account, or promote and reset the existing account of that e-mail."""
     data = UserCreate(email=email, password=password, full_name=full_name, role=Role.ADMIN)
@@ -239,7 +245,7 @@ async def ensure_admin(session: AsyncSession, email: str, password: str, full_na
     existing.role = Role.ADMIN
     existing.is_active = True
     existing.password_hash = password_hash
-    existing.token_key = new_token_key()
+    await _sign_out_everywhere(session, existing)
     if not existing.is_verified:
         existing.is_verified, existing.verified_at = True, utcnow()
     existing.updated_at = utcnow()
