@@ -1,6 +1,6 @@
 """The OpenAPI document is the contract: list parameters from the whitelists, every error as
 problem details, readable operation ids; and the HTTP edges around it (405, docs switch, CORS
-on a 500). None of these needs a database: the app is built without starting its runtime."""
+on a 500). None of these needs a database: the app is started on one that is never migrated."""
 
 from __future__ import annotations
 

@@ -22,12 +22,12 @@ from commissary.core.errors import UnexpectedErrorMiddleware, install_error_hand
 from commissary.core.jobs import InlineDispatcher
 from commissary.core.logging import configure_logging
 from commissary.core.middleware import RequestContextMiddleware, SecurityHeadersMiddleware
+from commissary.core.paths import API_PREFIX
 from commissary.core.runtime import Runtime
 from commissary.ops.router import router as ops_router
 from commissary.orders.router import router as orders_router
 from commissary.users.router import auth_router, users_router
 
-API_PREFIX = "/api/v1"
 DESCRIPTION = """
 Commissary takes food orders for cafeterias, coffee-shop chains, restaurants and delivery
 marketplaces. Sign in with `POST /api/v1/auth/login` (or the **Authorize** button, e-mail as
@@ -71,14 +71,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     openapi.install(app)
     # The last one added is the outermost. Innermost, a cached menu read is answered before
-    # routing. CORS wraps the 500 handler, so a browser can read a 500 too; the request id
-    # and security headers wrap everything.
+    # routing. CORS wraps the 500 handler and the admission gate, so a browser can read a 500
+    # or a 503 too; the request id and security headers wrap everything.
     app.add_middleware(CachedReads, prefix=API_PREFIX, key_of=catalog_cache_key)
     app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(
         BodySizeLimitMiddleware,
         max_json_bytes=settings.max_json_body_bytes,
         max_upload_bytes=settings.max_upload_bytes,
+    )
+    app.add_middleware(
+        AdmissionMiddleware,
+        limit=settings.max_concurrent_requests,
+        timeout=settings.request_queue_timeout,
     )
     if settings.cors_origins:
         app.add_middleware(
@@ -88,11 +93,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["*"],
             allow_headers=["*"],
         )
-    app.add_middleware(
-        AdmissionMiddleware,
-        limit=settings.max_concurrent_requests,
-        timeout=settings.request_queue_timeout,
-    )
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware)
 

@@ -14,7 +14,7 @@ import asyncio
 import structlog
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from commissary.core.errors import RETRY_AFTER_BUSY, problem
+from commissary.core.errors import busy
 
 log = structlog.get_logger(__name__)
 
@@ -37,14 +37,7 @@ class AdmissionMiddleware:
                 await self._slots.acquire()
         except TimeoutError:
             log.warning("request_not_admitted", path=scope["path"], waited_s=self.timeout)
-            busy = problem(
-                503,
-                "overloaded",
-                "The service is busy; retry shortly.",
-                instance=scope["path"],
-                headers={"Retry-After": RETRY_AFTER_BUSY},
-            )
-            await busy(scope, receive, send)
+            await busy(scope["path"])(scope, receive, send)
             return
         try:
             await self.app(scope, receive, send)

@@ -235,35 +235,40 @@ class UnexpectedErrorMiddleware:
             log.exception("unhandled_error", path=scope.get("path"), exc_info=exc)
             if started:
                 raise
-            response = problem(
-                500, "internal_error", "An unexpected error occurred.", instance=scope.get("path")
-            )
-            await response(scope, receive, send)
+            await internal_error(scope.get("path"))(scope, receive, send)
 
 
 RETRY_AFTER_BUSY = "1"
+
+
+def retry_shortly(code: str, detail: str, instance: str | None) -> JSONResponse:
+    """A 503 the client may retry after ``Retry-After`` (overload, a part away)."""
+    return problem(503, code, detail, instance=instance, headers={"Retry-After": RETRY_AFTER_BUSY})
+
+
+def busy(instance: str | None) -> JSONResponse:
+    return retry_shortly("overloaded", "The service is busy; retry shortly.", instance)
+
+
+def internal_error(instance: str | None) -> JSONResponse:
+    return problem(500, "internal_error", "An unexpected error occurred.", instance=instance)
 
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     """Overload and a lost database are a 503 the client may retry, not a 500: a request
     that waited `DB_POOL_TIMEOUT` for a connection, or met a connection the server closed
     (SQLAlchemy then invalidates the pool, so the next requests reconnect)."""
+    path = request.url.path
     if isinstance(exc, sa_exc.TimeoutError):
-        log.warning("db_pool_exhausted", path=request.url.path)
-        detail = "The service is busy; retry shortly."
-        code = "overloaded"
-    elif isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
-        log.warning("db_connection_lost", path=request.url.path)
-        detail = "The database is unavailable; retry shortly."
-        code = "database_unavailable"
-    else:
-        log.error("database_error", path=request.url.path, exc_info=exc)
-        return problem(
-            500, "internal_error", "An unexpected error occurred.", instance=request.url.path
+        log.warning("db_pool_exhausted", path=path)
+        return busy(path)
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        log.warning("db_connection_lost", path=path)
+        return retry_shortly(
+            "database_unavailable", "The database is unavailable; retry shortly.", path
         )
-    return problem(
-        503, code, detail, instance=request.url.path, headers={"Retry-After": RETRY_AFTER_BUSY}
-    )
+    log.error("database_error", path=path, exc_info=exc)
+    return internal_error(path)
 
 
 def install_error_handlers(app: FastAPI) -> None:

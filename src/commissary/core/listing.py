@@ -229,8 +229,9 @@ def _order_by(sort: str, spec: ListSpec) -> list[Any]:
 
 
 class list_query:  # noqa: N801 - used as a dependency factory: Depends(list_query(SPEC))
-    """The dependency that parses a list's query string with ``spec``. main.py documents the
-    parameters of each route that uses it from the same ``spec`` (see ``list_parameters``)."""
+    """The dependency that parses a list's query string with ``spec``. ``core.openapi``
+    documents the parameters of each route that uses it from the same ``spec`` (see
+    ``list_parameters``)."""
 
     def __init__(self, spec: ListSpec) -> None:
         self.spec = spec

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from commissary.core.deps import SessionDep, StatementSessionDep
 from commissary.core.ids import IdPath
 from commissary.core.listing import ListQuery, Page, list_query
+from commissary.core.paths import API_PREFIX
 from commissary.models import Order, User
 from commissary.orders import repository as repo
 from commissary.orders import service
@@ -16,8 +17,8 @@ from commissary.orders.schemas import CancelIn, OrderCreate, OrderEventRead, Ord
 from commissary.orders.state import allowed
 from commissary.users.dependencies import CurrentUser, StatementUser
 
-ORDERS_PATH = "/api/v1/orders"
 router = APIRouter(prefix="/orders", tags=["orders"])
+ORDERS_PATH = API_PREFIX + router.prefix
 
 
 def to_read(order: Order, user: User) -> OrderRead:

@@ -1,0 +1,3 @@
+"""Where the API lives: one prefix for every versioned route."""
+
+API_PREFIX = "/api/v1"
