@@ -14,6 +14,7 @@ ends (see :class:`commissary.core.redis.Outage`)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import signal
@@ -241,11 +242,8 @@ class ScheduledJobMover(threading.Thread):
             except Exception:
                 log.exception("scheduled_job_mover_failed")
             self.stopping.wait(scheduler.interval)
-        try:
-            scheduler.release_locks()  # type: ignore[no-untyped-call]
-            scheduler.register_death()
-        except UNAVAILABLE:
-            pass  # the lock expires by itself
+        with contextlib.suppress(*UNAVAILABLE):  # the lock expires by itself
+            scheduler.stop()  # type: ignore[no-untyped-call]
 
     def stop(self) -> None:
         self.stopping.set()

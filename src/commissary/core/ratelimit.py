@@ -3,6 +3,7 @@ While a configured Redis is away they count in process, so sign-in keeps answeri
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import Awaitable, Callable
@@ -103,8 +104,12 @@ class FallbackRateLimiter:
     async def _either(
         self, in_redis: Callable[[], Awaitable[T]], in_memory: Callable[[], Awaitable[T]]
     ) -> T:
-        if self._outage.is_down and time.monotonic() < self._probe_at:
-            return await in_memory()
+        if self._outage.is_down:
+            if time.monotonic() < self._probe_at:
+                return await in_memory()
+            # This caller probes Redis; the others keep counting in process meanwhile, so a
+            # hung Redis costs one request a time-out per interval, not every request.
+            self._probe_at = time.monotonic() + self.PROBE_EVERY
         try:
             result = await in_redis()
         except UNAVAILABLE as exc:
@@ -124,4 +129,4 @@ class FallbackRateLimiter:
 
     async def reset(self, key: str) -> None:
         await self._memory.reset(key)  # an in-process count may outlive the outage
-        await self._either(lambda: self._redis.reset(key), lambda: self._memory.reset(key))
+        await self._either(lambda: self._redis.reset(key), lambda: asyncio.sleep(0))
