@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,13 +29,7 @@ async def product(session: AsyncSession, product_id: int) -> Fresh:
 
 async def products(session: AsyncSession, query: ListQuery) -> Fresh:
     items, total = await service.list_products(session, query)
-    page = Page[ProductRead](
-        items=[ProductRead.model_validate(item) for item in items],
-        total=total,
-        limit=query.limit,
-        offset=query.offset,
-    )
-    return Fresh(_json(page))
+    return Fresh(_page(ProductRead, [ProductRead.model_validate(i) for i in items], total, query))
 
 
 async def category(session: AsyncSession, category_id: int) -> Fresh:
@@ -44,13 +39,8 @@ async def category(session: AsyncSession, category_id: int) -> Fresh:
 
 async def categories(session: AsyncSession, query: ListQuery) -> Fresh:
     items, total = await service.list_categories(session, query)
-    page = Page[CategoryRead](
-        items=[CategoryRead.model_validate(item) for item in items],
-        total=total,
-        limit=query.limit,
-        offset=query.offset,
-    )
-    return Fresh(_json(page))
+    reads = [CategoryRead.model_validate(item) for item in items]
+    return Fresh(_page(CategoryRead, reads, total, query))
 
 
 async def restaurant(session: AsyncSession, restaurant_id: int) -> Fresh:
@@ -63,13 +53,14 @@ async def restaurant(session: AsyncSession, restaurant_id: int) -> Fresh:
 async def restaurants(session: AsyncSession, query: ListQuery) -> Fresh:
     items, total = await service.list_restaurants(session, query)
     started = utcnow()
-    page = Page[RestaurantRead](
-        items=[service.to_read(item) for item in items],
-        total=total,
-        limit=query.limit,
-        offset=query.offset,
-    )
-    return Fresh(_json(page), _while_open_now_holds(items, started))
+    body = _page(RestaurantRead, [service.to_read(item) for item in items], total, query)
+    return Fresh(body, _while_open_now_holds(items, started))
+
+
+def _page(read: type[BaseModel], items: list[Any], total: int, query: ListQuery) -> bytes:
+    """A list answer: ``Page[read]``, so it serialises exactly as the endpoint's model."""
+    page = Page[read](items=items, total=total, limit=query.limit, offset=query.offset)  # type: ignore[valid-type]
+    return _json(page)
 
 
 def _json(model: BaseModel) -> bytes:

@@ -44,7 +44,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import structlog
 from redis.asyncio import Redis
@@ -55,6 +55,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commissary.config import Settings
 from commissary.core.db import after_commit
+from commissary.core.jobs import runtime_of
 from commissary.core.redis import cache_client
 
 log = structlog.get_logger(__name__)
@@ -305,9 +306,4 @@ def invalidate_menu(session: AsyncSession) -> None:
     Call it from any write that changes what a public menu answer shows: a restaurant, its
     opening hours or owners, a category, a product, its image or rating. Calling it several
     times in one transaction invalidates once."""
-    runtime: Any = session.info.get("runtime")
-    if runtime is None:
-        return
-    effect = runtime.cache.invalidate
-    if effect not in session.info.get("after_commit", ()):
-        after_commit(session, effect)
+    after_commit(session, runtime_of(session).cache.invalidate)

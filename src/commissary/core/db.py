@@ -155,8 +155,11 @@ Effect = Callable[[], Awaitable[None]]
 
 
 def after_commit(session: AsyncSession, effect: Effect) -> None:
-    """Run ``effect`` once the session's transaction has committed; drop it on rollback."""
-    session.info.setdefault("after_commit", []).append(effect)
+    """Run ``effect`` once the session's transaction has committed; drop it on rollback.
+    An effect registered again in the same transaction still runs once."""
+    effects: list[Effect] = session.info.setdefault("after_commit", [])
+    if effect not in effects:
+        effects.append(effect)
 
 
 async def commit(session: AsyncSession) -> None:
