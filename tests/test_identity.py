@@ -263,15 +263,9 @@ class TransactionProbe:
     async def check(self) -> None:
         url = make_url(self.settings.database_url)
         if self.settings.is_sqlite:
-            db = sqlite3.connect(str(url.database), timeout=0, isolation_level=None)
-            try:
-                db.execute("BEGIN IMMEDIATE")
-                db.execute("ROLLBACK")
-                self.free.append(True)
-            except sqlite3.OperationalError:
-                self.free.append(False)
-            finally:
-                db.close()
+            # The app's own periodic order sweep takes the write lock for a moment every
+            # second; a lock held by the request stays taken for as long as this check waits.
+            self.free.append(await self._sqlite_lock_free(url.database))
             return
         dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
         conn = await asyncpg.connect(dsn)
@@ -283,6 +277,20 @@ class TransactionProbe:
         finally:
             await conn.close()
         self.free.append(open_ == 0)
+
+    @staticmethod
+    async def _sqlite_lock_free(path: str | None, attempts: int = 50) -> bool:
+        for _ in range(attempts):
+            db = sqlite3.connect(str(path), timeout=0, isolation_level=None)
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                db.execute("ROLLBACK")
+                return True
+            except sqlite3.OperationalError:
+                await asyncio.sleep(0.02)  # the event loop runs: a brief writer can finish
+            finally:
+                db.close()
+        return False
 
     async def hash(self, password: str) -> str:
         await self.check()
