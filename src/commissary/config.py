@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     order_max_total: Decimal = Field(Decimal("10000"), gt=0, description="an order's total")
     order_batch_size: int = Field(200, gt=0, description="orders a worker processes at once")
     order_sweep_interval: int = Field(1, gt=0, description="seconds between order sweeps")
+    order_mail_staff: bool = Field(
+        True, description="mail the admins and the restaurant's owners about each accepted order"
+    )
 
     # Public menu answers (products, categories, restaurants), read through a cache: Redis
     # when REDIS_URL is set, else an in-process LRU bounded by CACHE_MAX_BYTES.

@@ -16,7 +16,12 @@ from commissary.core.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 
-JOB_MODULES = ("commissary.users.jobs", "commissary.ops.jobs", "commissary.orders.jobs")
+JOB_MODULES = (
+    "commissary.users.jobs",
+    "commissary.ops.jobs",
+    "commissary.orders.jobs",
+    "commissary.notifications.jobs",
+)
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,16 @@ def _admin_from_environment(settings: Settings) -> None:
     )
 
 
+@db_app.command("diagram")
+def db_diagram() -> None:
+    """Print the entity diagram of the database (Mermaid), as the README shows it."""
+    import commissary.models  # noqa: F401 - maps every table
+    from commissary.core.db import Base
+    from commissary.core.diagram import mermaid
+
+    typer.echo(mermaid(Base.metadata), nl=False)
+
+
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     """Apply migrations up to REVISION (default: the latest)."""

@@ -21,6 +21,7 @@ from commissary.config import Settings
 from commissary.core import jobs
 from commissary.core.db import utcnow
 from commissary.models import Fulfillment, KitchenMode, Order, OrderStatus, Restaurant
+from commissary.notifications import staff_mail
 from commissary.orders import repository as repo
 from commissary.orders.allergens import LineContents, cancellation_message, find_conflicts
 from commissary.orders.state import Actor, transition
@@ -76,6 +77,10 @@ async def process_orders(session: AsyncSession, orders: Sequence[Order]) -> None
     settings = jobs.runtime_of(session).settings
     for order in orders:
         _check(session, order, modes.get(order.restaurant_id), settings)
+    # One job mails the staff about every order of the batch that passed the check.
+    staff_mail.mail_later(
+        session, [order.id for order in orders if order.status is not OrderStatus.CANCELLED]
+    )
 
 
 async def process_pending(session: AsyncSession) -> int:

@@ -1,0 +1,1 @@
+"""Notifications: e-mail (and later in-app messages and webhooks) about what happens."""
