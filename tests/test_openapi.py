@@ -13,6 +13,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from commissary.catalog import ratings
 from commissary.catalog import repository as catalog_repo
 from commissary.config import Settings
 from commissary.core.ids import MAX_ID
@@ -28,6 +29,7 @@ LISTS = {
     "/api/v1/categories": catalog_repo.CATEGORY_LIST,
     "/api/v1/products": catalog_repo.PRODUCT_LIST,
     "/api/v1/orders": order_repo.ORDER_LIST,
+    "/api/v1/products/{product_id}/ratings": ratings.RATING_LIST,
 }
 METHODS = ("get", "put", "post", "patch", "delete")
 

@@ -72,12 +72,20 @@ PRODUCT_LIST = ListSpec(
         "origin": Filter(Product.origin, ops=TEXT_OPS),
         "currency": Filter(Product.currency, str.upper),
         "created_at": Filter(Product.created_at, parse_datetime, ORDER_OPS),
+        # A few operators each: the whole list stays within MAX_FILTERS parameters.
+        "rating": Filter(Product.rating, parse_amount, frozenset({"gte", "lte", "isnull"})),
+        "ratings_count": Filter(
+            Product.ratings_count, bounded_int(0, 2**31 - 1), frozenset({"gte", "lte"})
+        ),
     },
     sortable={
         "id": Product.id,
         "name": Product.name,
         "price": Product.price,
         "created_at": Product.created_at,
+        # Unrated products sort as 0, below every rated one, on every engine.
+        "rating": func.coalesce(Product.rating, 0),
+        "ratings_count": Product.ratings_count,
     },
     default_sort=("id",),
     search=(Product.name, Product.description, Product.origin),

@@ -178,9 +178,11 @@ async def list_products(
     request: Request, query: Annotated[ListQuery, Depends(list_query(repo.PRODUCT_LIST))]
 ) -> Response:
     """Public. Filters: `restaurant_id`, `category_id`, `is_available`, `price`, `name`,
-    `origin`, `currency`, `created_at` (with `__op` suffixes, e.g. `price__lte=10`,
-    `name__icontains=soup`); `search` over name, description and origin; `sort` by `price`,
-    `name`, `created_at`, `id`; `limit` (≤ 100), `offset`."""
+    `origin`, `currency`, `created_at` (with `__op` suffixes, e.g.
+    `price__lte=10`, `name__icontains=soup`), `rating__gte`/`__lte`/`__isnull`,
+    `ratings_count__gte`/`__lte`; `search` over name,
+    description and origin; `sort` by `price`, `name`, `created_at`, `rating` (unrated last
+    with `-rating`), `ratings_count`, `id`; `limit` (≤ 100), `offset`."""
     return await _listing(request, "/products", query, answers.products)
 
 

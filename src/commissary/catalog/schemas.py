@@ -198,6 +198,11 @@ class ProductRead(BaseModel):
     allergens: list[str]
     origin: str | None
     is_available: bool
+    rating: float | None = Field(
+        description="The average score of the product's ratings (1-10, one decimal); null "
+        "before its first rating."
+    )
+    ratings_count: int
     created_at: dt.datetime
     updated_at: dt.datetime
 
@@ -226,3 +231,23 @@ class ProductUpdate(Input):
     allergens: Annotated[Tags | None, NotNull] = None
     origin: Origin | None = None
     is_available: Annotated[bool | None, NotNull] = None
+
+
+Comment = Annotated[str, StringConstraints(max_length=2000), AfterValidator(plain_text)]
+
+
+class RatingIn(Input):
+    score: Annotated[int, Field(ge=1, le=10, description="From 1 (worst) to 10 (best).")]
+    comment: Comment = ""
+
+
+class RatingRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    product_id: int
+    score: int
+    comment: str
+    author: str = Field(description="The first name of the customer who rated.")
+    created_at: dt.datetime
+    updated_at: dt.datetime

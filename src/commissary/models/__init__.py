@@ -4,6 +4,7 @@ from commissary.models.auth import EmailVerification, RefreshToken
 from commissary.models.catalog import Category, KitchenMode, Product, Restaurant, restaurant_owner
 from commissary.models.ops import AuditLog, OutboxJob
 from commissary.models.order import Fulfillment, Order, OrderEvent, OrderLine, OrderStatus
+from commissary.models.rating import Rating
 from commissary.models.user import Role, User
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "OrderStatus",
     "OutboxJob",
     "Product",
+    "Rating",
     "RefreshToken",
     "Restaurant",
     "Role",

@@ -93,5 +93,9 @@ class Product(Base):
     allergens: Mapped[list[str]] = mapped_column(JSON, default=list)
     origin: Mapped[str | None] = mapped_column(String(80))
     is_available: Mapped[bool] = mapped_column(default=True)
+    # The average of the product's ratings to one decimal (None before the first) and their
+    # count, kept exact by ``catalog.ratings`` under the product's row lock.
+    rating: Mapped[Decimal | None] = mapped_column(Numeric(3, 1))
+    ratings_count: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -10,6 +10,7 @@ import structlog
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commissary.catalog import ratings
 from commissary.core import jobs
 from commissary.core.cache import invalidate_menu
 from commissary.core.db import only_read, release, utcnow
@@ -221,6 +222,7 @@ async def delete_user(session: AsyncSession, user_id: int, actor_id: int | None)
     user = await get_user(session, user_id)
     if user.id == actor_id:
         raise Conflict("an admin cannot delete their own account", code="cannot_modify_own_admin")
+    await ratings.forget_user(session, user.id)
     await repo.delete_users(session, [user.id])
     if user.role is Role.RESTAURATEUR:
         invalidate_menu(session)  # the restaurants it owned list other owner_ids now
