@@ -26,6 +26,7 @@ from commissary.core.middleware import RequestContextMiddleware, SecurityHeaders
 from commissary.core.paths import API_PREFIX
 from commissary.core.runtime import Runtime
 from commissary.ops.router import router as ops_router
+from commissary.orders.report_router import router as report_router
 from commissary.orders.router import router as orders_router
 from commissary.users.router import auth_router, users_router
 
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(users_router)
     api.include_router(catalog_router)
     api.include_router(ratings_router)
+    api.include_router(report_router)  # before `/orders/{order_id}`
     api.include_router(orders_router)
     app.include_router(api)
     app.include_router(ops_router)

@@ -69,8 +69,9 @@ ORDER_LIST = ListSpec(
 )
 
 
-def owned_restaurant_ids(user_id: int) -> ColumnElement[bool]:
-    return Order.restaurant_id.in_(
+def owned_restaurant_ids(user_id: int, column: Any = Order.restaurant_id) -> ColumnElement[bool]:
+    """``column`` (a restaurant id) names a restaurant that ``user_id`` owns."""
+    return column.in_(  # type: ignore[no-any-return]
         select(restaurant_owner.c.restaurant_id).where(restaurant_owner.c.user_id == user_id)
     )
 

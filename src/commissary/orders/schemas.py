@@ -113,3 +113,24 @@ class CancelIn(Input):
 class StatusIn(Input):
     status: Annotated[OrderStatus, Lax]
     message: Reason | None = None
+
+
+class ReportLineRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    product_name: str
+    total_quantity: int
+    total_price: MoneyOut
+
+
+class SalesReportRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    start_date: dt.date
+    end_date: dt.date
+    timezone: str = Field(description="The time zone the days are read in.")
+    restaurant_id: int | None
+    currency: str | None = Field(description="Null when nothing was sold.")
+    items: list[ReportLineRead] = Field(description="Most sold first; ties by name.")
+    total_quantity: int
+    total_price: MoneyOut
