@@ -24,6 +24,8 @@ from commissary.core.listing import (
 from commissary.models import (
     Category,
     KitchenMode,
+    Option,
+    OptionGroup,
     Order,
     Product,
     Restaurant,
@@ -167,8 +169,12 @@ async def delete_category(session: AsyncSession, category_id: int) -> None:
 # Products
 
 
+# A product's answer shows its option groups and their options.
+WITH_OPTIONS = selectinload(Product.option_groups).selectinload(OptionGroup.options)
+
+
 async def get_product(session: AsyncSession, product_id: int) -> Product | None:
-    return await session.get(Product, product_id)
+    return await session.get(Product, product_id, options=[WITH_OPTIONS])
 
 
 async def products_by_ids(session: AsyncSession, ids: Collection[int]) -> list[Product]:
@@ -180,8 +186,71 @@ async def products_by_ids(session: AsyncSession, ids: Collection[int]) -> list[P
 
 
 async def list_products(session: AsyncSession, query: ListQuery) -> tuple[list[Product], int]:
-    return await fetch_page(session, select(Product), query, Product.id)
+    return await fetch_page(session, select(Product).options(WITH_OPTIONS), query, Product.id)
 
 
 async def delete_product(session: AsyncSession, product_id: int) -> None:
     await session.execute(delete(Product).where(Product.id == product_id))
+
+
+# Option groups and options of products
+
+MAX_GROUPS_PER_PRODUCT = 20
+MAX_OPTIONS_PER_GROUP = 40
+
+OPTION_GROUP_LIST = ListSpec(
+    filters={
+        "name": Filter(OptionGroup.name, ops=TEXT_OPS),
+        "min_choices": Filter(OptionGroup.min_choices, bounded_int(0, 20), ORDER_OPS),
+        "max_choices": Filter(OptionGroup.max_choices, bounded_int(0, 20), ORDER_OPS),
+        "position": Filter(OptionGroup.position, bounded_int(0, MAX_POSITION), ORDER_OPS),
+    },
+    sortable={"id": OptionGroup.id, "name": OptionGroup.name, "position": OptionGroup.position},
+    default_sort=("position", "id"),
+    search=(OptionGroup.name,),
+)
+
+
+async def list_option_groups(
+    session: AsyncSession, product_id: int, query: ListQuery
+) -> tuple[list[OptionGroup], int]:
+    stmt = (
+        select(OptionGroup)
+        .where(OptionGroup.product_id == product_id)
+        .options(selectinload(OptionGroup.options))
+    )
+    return await fetch_page(session, stmt, query, OptionGroup.id)
+
+
+async def get_option_group(
+    session: AsyncSession, product_id: int, group_id: int
+) -> OptionGroup | None:
+    stmt = (
+        select(OptionGroup)
+        .where(OptionGroup.id == group_id, OptionGroup.product_id == product_id)
+        .options(selectinload(OptionGroup.options))
+    )
+    return await session.scalar(stmt)
+
+
+async def count_option_groups(session: AsyncSession, product_id: int) -> int:
+    stmt = select(func.count()).where(OptionGroup.product_id == product_id)
+    return int(await session.scalar(stmt) or 0)
+
+
+async def get_option(session: AsyncSession, product_id: int, option_id: int) -> Option | None:
+    """The option if it belongs to one of the product's groups."""
+    stmt = (
+        select(Option)
+        .join(OptionGroup, OptionGroup.id == Option.group_id)
+        .where(Option.id == option_id, OptionGroup.product_id == product_id)
+    )
+    return await session.scalar(stmt)
+
+
+async def delete_option_group(session: AsyncSession, group_id: int) -> None:
+    await session.execute(delete(OptionGroup).where(OptionGroup.id == group_id))
+
+
+async def delete_option(session: AsyncSession, option_id: int) -> None:
+    await session.execute(delete(Option).where(Option.id == option_id))

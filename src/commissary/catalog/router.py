@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commissary.catalog import answers, service
 from commissary.catalog import repository as repo
+from commissary.catalog.options_router import router as options_router
 from commissary.catalog.schemas import (
     CategoryCreate,
     CategoryRead,
@@ -211,3 +212,6 @@ async def update_product(
 async def delete_product(product_id: IdPath, user: MenuEditor, session: SessionDep) -> Response:
     await service.delete_product(session, product_id, user)
     return Response(status_code=NO_CONTENT)
+
+
+router.include_router(options_router)
