@@ -27,6 +27,7 @@ LISTS = {
     "/api/v1/restaurants": catalog_repo.RESTAURANT_LIST,
     "/api/v1/categories": catalog_repo.CATEGORY_LIST,
     "/api/v1/products": catalog_repo.PRODUCT_LIST,
+    "/api/v1/products/{product_id}/option-groups": catalog_repo.OPTION_GROUP_LIST,
     "/api/v1/orders": order_repo.ORDER_LIST,
 }
 METHODS = ("get", "put", "post", "patch", "delete")
