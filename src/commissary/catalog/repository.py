@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from sqlalchemy import delete, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, delete, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -12,6 +12,7 @@ from commissary.core.ids import parse_id
 from commissary.core.listing import (
     ORDER_OPS,
     TEXT_OPS,
+    Extra,
     Filter,
     ListQuery,
     ListSpec,
@@ -83,6 +84,19 @@ PRODUCT_LIST = ListSpec(
     },
     default_sort=("id",),
     search=(Product.name, Product.description, Product.origin),
+    extra={
+        "safe_for_me": Extra(
+            {"type": "boolean"},
+            "`true`: only what is safe for the signed-in customer's allergies (a product with "
+            "options is shown when some choice of them is safe). Needs a bearer token; never "
+            "cached.",
+        ),
+        "exclude_allergens": Extra(
+            {"type": "array", "items": {"type": "string", "maxLength": 80}, "maxItems": 20},
+            "Hide products whose ingredients or allergen tags match one of these terms "
+            "(comma-separated, ignoring case), options checked as for `safe_for_me`.",
+        ),
+    },
 )
 
 
@@ -254,3 +268,12 @@ async def delete_option_group(session: AsyncSession, group_id: int) -> None:
 
 async def delete_option(session: AsyncSession, option_id: int) -> None:
     await session.execute(delete(Option).where(Option.id == option_id))
+
+
+def safe_menu_candidates(
+    where: list[ColumnElement[bool]],
+) -> Select[int, list[str], list[str], bool]:
+    """The contents of the products a list's filters let through, and whether each has
+    option groups (the safe-menu check reads those groups too)."""
+    has_groups = exists().where(OptionGroup.product_id == Product.id).label("has_options")
+    return select(Product.id, Product.ingredients, Product.allergens, has_groups).where(*where)

@@ -3,7 +3,7 @@ one of its chosen options, when both are equal once trimmed and case-folded."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,7 +81,9 @@ def find_conflicts(
     return conflicts
 
 
-def clashes(allergies: Sequence[str], ingredients: Sequence[str], allergens: Sequence[str]) -> bool:
+def clashes(
+    allergies: Collection[str], ingredients: Sequence[str], allergens: Sequence[str]
+) -> bool:
     """Whether any ingredient or allergen tag matches one of ``allergies``."""
     keys = {normalize(a) for a in allergies} - {""}
     return any(normalize(term) in keys for term in (*ingredients, *allergens))
