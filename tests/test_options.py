@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import event
 
 from commissary.models import Role
 from tests.conftest import Account, Backend, MakeUser
@@ -364,3 +365,37 @@ async def test_option_group_lists_declare_their_parameters(client: httpx.AsyncCl
     assert {"limit", "offset", "sort", "search", "name__icontains", "max_choices__lte"} <= names
     assert operation["operationId"] == "catalog_list_option_groups"
     assert "404" in operation["responses"]
+
+
+async def test_options_are_read_only_for_lines_that_need_them(
+    client: httpx.AsyncClient, backend: Backend, make_user: MakeUser
+) -> None:
+    """Placement reads the option groups in one extra statement, and only when a product of
+    the order has groups: an order without options runs the statements it ran before."""
+    coffee = await make_coffee(client, make_user)
+    hero = await make_user()
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    async def place(*items: dict[str, Any]) -> list[str]:
+        await backend.settle()  # no job of an earlier order runs meanwhile
+        statements.clear()
+        event.listen(backend.runtime.engine.sync_engine, "before_cursor_execute", count)
+        try:
+            response = await client.post(ORDERS, json={"items": list(items)}, headers=hero.headers)
+        finally:
+            event.remove(backend.runtime.engine.sync_engine, "before_cursor_execute", count)
+        assert response.status_code == 202, response.text
+        # Up to the order's insert: the worker may run in process right after the commit.
+        insert = next(n for n, s in enumerate(statements) if "INSERT INTO customer_order" in s)
+        return statements[:insert]
+
+    plain = await place(item(coffee.espresso, 1))
+    o = coffee.options
+    chosen = await place(item(coffee.espresso, 1), item(coffee.latte, 1, o["S"], o["Soy"]))
+    reads_groups = [s for s in chosen if s.lstrip().startswith("SELECT option_group.product_id")]
+    assert len(reads_groups) == 1
+    assert len(chosen) == len(plain) + 1
+    assert not [s for s in plain if s.lstrip().startswith("SELECT option_group.product_id")]

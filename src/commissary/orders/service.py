@@ -169,7 +169,8 @@ async def place_order(session: AsyncSession, user: User, data: OrderCreate) -> O
     """Validate and price the order from the menu, store it as ``pending`` with its
     ``created`` event, and wake the order processing for after the commit.
 
-    The hot path of the system: one read (products with their restaurant), one write (order,
+    The hot path of the system: one read (products with their restaurant; a second one for
+    option groups only when a product has any, see ``pricing``), one write (order,
     lines, event and audit row together, see ``repository.insert_order``). The pending order
     is its own job record, so no outbox row is needed."""
     await _within_limits(session, user, data)
