@@ -4,13 +4,17 @@ on order lines, merged when equal, and seen by the allergen check."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import event
 
 from commissary.models import Role
+from commissary.orders import pricing
 from tests.conftest import Account, Backend, MakeUser
 from tests.test_catalog import API, make_product, make_restaurant
 
@@ -399,3 +403,49 @@ async def test_options_are_read_only_for_lines_that_need_them(
     assert len(reads_groups) == 1
     assert len(chosen) == len(plain) + 1
     assert not [s for s in plain if s.lstrip().startswith("SELECT option_group.product_id")]
+
+
+@dataclass
+class _Item:
+    product_id: int
+    quantity: int
+    options: list[int]
+
+
+@given(
+    st.lists(
+        st.builds(
+            _Item,
+            st.integers(1, 3),
+            st.integers(1, 5),
+            st.lists(st.integers(1, 4), max_size=3, unique=True),
+        ),
+        max_size=12,
+    )
+)
+def test_merging_keeps_every_unit_and_leaves_one_line_per_product_and_options(
+    items: list[_Item],
+) -> None:
+    lines = pricing.merge(items, max_quantity=1000)
+    keys = [(line.product_id, line.options) for line in lines]
+    assert len(keys) == len(set(keys))
+    for key in keys:
+        wanted = sum(i.quantity for i in items if (i.product_id, tuple(sorted(i.options))) == key)
+        assert next(line.quantity for line in lines if (line.product_id, line.options) == key) == (
+            wanted
+        )
+    assert sum(line.quantity for line in lines) == sum(i.quantity for i in items)
+
+
+@given(
+    st.decimals("0.01", "1000", places=2),
+    st.lists(st.decimals("0", "100", places=2), max_size=5),
+)
+def test_a_unit_price_is_the_price_plus_the_deltas_exactly(
+    price: Decimal, deltas: list[Decimal]
+) -> None:
+    choices = [
+        pricing.Choice(n, 1, "Extras", f"o{n}", delta, (), (), True)
+        for n, delta in enumerate(deltas)
+    ]
+    assert pricing.unit_price(price, choices) == price + sum(deltas, start=Decimal(0))
