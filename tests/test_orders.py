@@ -51,6 +51,7 @@ async def test_safe_meal_is_accepted_then_completed_by_the_kitchen(
             "unit_price": "7.50",
             "quantity": 2,
             "line_total": "15.00",
+            "options": [],
         }
     ]
     assert order["customer_name"] == hero.user.full_name

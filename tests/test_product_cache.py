@@ -227,6 +227,48 @@ async def test_a_write_drops_what_it_changes(
         assert (await client.get(url)).headers["X-Cache"] == "hit"  # and it is cached again
 
 
+# Writes to a product's option groups and options change the product's answer.
+
+OPTION_WRITES: dict[str, tuple[str, str, dict[str, Any] | None]] = {
+    "option group create": ("POST", "/option-groups", {"name": "Lid"}),
+    "option group update": ("PATCH", "/option-groups/{group}", {"max_choices": 2}),
+    "option group delete": ("DELETE", "/option-groups/{group}", None),
+    "option create": ("POST", "/option-groups/{group}/options", {"name": "L"}),
+    "option update": ("PATCH", "/options/{option}", {"price_delta": "0.70"}),
+    "option delete": ("DELETE", "/options/{option}", None),
+}
+
+
+@pytest.mark.parametrize("name", list(OPTION_WRITES))
+@pytest.mark.parametrize("read", ["/products/{product}", "/products?restaurant_id={restaurant}"])
+async def test_an_option_write_drops_the_products_answers(
+    client: httpx.AsyncClient, admin: Account, name: str, read: str
+) -> None:
+    method, path, body = OPTION_WRITES[name]
+    place = await make_restaurant(client, admin)
+    product = await make_product(client, admin, place["id"])
+    group = await client.post(
+        f"{API}/products/{product['id']}/option-groups",
+        json={"name": "Size", "options": [{"name": "S"}, {"name": "M", "price_delta": "0.50"}]},
+        headers=admin.headers,
+    )
+    assert group.status_code == 201, group.text
+    ids = {
+        "product": product["id"],
+        "restaurant": place["id"],
+        "group": group.json()["id"],
+        "option": group.json()["options"][1]["id"],
+    }
+    url = API + read.format(**ids)
+    before = await warm(client, url)
+    assert "Size" in before.text
+    target = f"{API}/products/{product['id']}" + path.format(**ids)
+    await _ok(await client.request(method, target, json=body, headers=admin.headers))
+    after = await client.get(url)
+    assert after.headers["X-Cache"] == "miss"
+    assert after.content != before.content
+
+
 async def test_deleting_an_owner_drops_its_restaurants(
     client: httpx.AsyncClient, admin: Account, make_user: MakeUser
 ) -> None:

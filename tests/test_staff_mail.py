@@ -15,6 +15,7 @@ from tests.conftest import Backend, MakeUser
 from tests.menu import make_menu
 from tests.servers import Mailbox
 from tests.test_jobs import owed
+from tests.test_options import item, make_coffee
 
 ORDERS = "/api/v1/orders"
 
@@ -166,3 +167,20 @@ async def test_a_refusal_mid_batch_resends_only_the_orders_not_mailed(
     await backend.settle()
     subjects = sorted(str(m["Subject"]).split(" at ")[0] for m in staff_mails(mailbox))
     assert subjects == sorted(f"New order #{i}" for i in ids)
+
+
+async def test_the_staff_mail_names_the_drink_options_of_each_line(
+    client: httpx.AsyncClient, backend: Backend, make_user: MakeUser, mailbox: Mailbox
+) -> None:
+    coffee = await make_coffee(client, make_user)
+    hero = await make_user()
+    o = coffee.options
+    body = {"items": [item(coffee.latte, 2, o["L"], o["Oat"]), item(coffee.espresso)]}
+    placed = await client.post(ORDERS, json=body, headers=hero.headers)
+    assert placed.status_code == 202, placed.text
+    await backend.settle()
+    [mail] = staff_mails(mailbox)
+    assert coffee.owner.user.email in recipients(mail)
+    text = text_of(mail)
+    assert "2 x Latte (L, Oat) @ 4.40 = 8.80" in text
+    assert "1 x Espresso @ 2.00 = 2.00" in text

@@ -11,6 +11,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from commissary import __version__, tasks
+from commissary.cart.router import router as cart_router
 from commissary.catalog.ratings_router import router as ratings_router
 from commissary.catalog.router import cache_key as catalog_cache_key
 from commissary.catalog.router import router as catalog_router
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(ratings_router)
     api.include_router(report_router)  # before `/orders/{order_id}`
     api.include_router(orders_router)
+    api.include_router(cart_router)
     app.include_router(api)
     app.include_router(ops_router)
     return app

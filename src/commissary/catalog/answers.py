@@ -8,13 +8,13 @@ byte-for-byte the answer the endpoint gave uncached.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commissary.catalog import service
+from commissary.catalog import safe_menu, service
 from commissary.catalog.schemas import CategoryRead, ProductRead, RestaurantRead
 from commissary.core.cached_reads import Fresh
 from commissary.core.db import utcnow
@@ -27,7 +27,16 @@ async def product(session: AsyncSession, product_id: int) -> Fresh:
     return Fresh(_json(ProductRead.model_validate(found)))
 
 
-async def products(session: AsyncSession, query: ListQuery) -> Fresh:
+async def products(
+    session: AsyncSession,
+    query: ListQuery,
+    params: Mapping[str, str] | None = None,
+    token: str | None = None,
+) -> Fresh:
+    """The product list; ``params`` may ask for a safe menu (``catalog.safe_menu``)."""
+    if params:
+        avoid = await safe_menu.avoided_terms(session, params, token)
+        query = await safe_menu.without_unsafe(session, query, avoid)
     items, total = await service.list_products(session, query)
     return Fresh(_page(ProductRead, [ProductRead.model_validate(i) for i in items], total, query))
 

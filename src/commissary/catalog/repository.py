@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from sqlalchemy import delete, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, delete, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -12,6 +12,7 @@ from commissary.core.ids import parse_id
 from commissary.core.listing import (
     ORDER_OPS,
     TEXT_OPS,
+    Extra,
     Filter,
     ListQuery,
     ListSpec,
@@ -24,6 +25,8 @@ from commissary.core.listing import (
 from commissary.models import (
     Category,
     KitchenMode,
+    Option,
+    OptionGroup,
     Order,
     Product,
     Restaurant,
@@ -89,6 +92,19 @@ PRODUCT_LIST = ListSpec(
     },
     default_sort=("id",),
     search=(Product.name, Product.description, Product.origin),
+    extra={
+        "safe_for_me": Extra(
+            {"type": "boolean"},
+            "`true`: only what is safe for the signed-in customer's allergies (a product with "
+            "options is shown when some choice of them is safe). Needs a bearer token; never "
+            "cached.",
+        ),
+        "exclude_allergens": Extra(
+            {"type": "array", "items": {"type": "string", "maxLength": 80}, "maxItems": 20},
+            "Hide products whose ingredients or allergen tags match one of these terms "
+            "(comma-separated, ignoring case), options checked as for `safe_for_me`.",
+        ),
+    },
 )
 
 
@@ -175,8 +191,12 @@ async def delete_category(session: AsyncSession, category_id: int) -> None:
 # Products
 
 
+# A product's answer shows its option groups and their options.
+WITH_OPTIONS = selectinload(Product.option_groups).selectinload(OptionGroup.options)
+
+
 async def get_product(session: AsyncSession, product_id: int) -> Product | None:
-    return await session.get(Product, product_id)
+    return await session.get(Product, product_id, options=[WITH_OPTIONS])
 
 
 async def products_by_ids(session: AsyncSession, ids: Collection[int]) -> list[Product]:
@@ -188,8 +208,80 @@ async def products_by_ids(session: AsyncSession, ids: Collection[int]) -> list[P
 
 
 async def list_products(session: AsyncSession, query: ListQuery) -> tuple[list[Product], int]:
-    return await fetch_page(session, select(Product), query, Product.id)
+    return await fetch_page(session, select(Product).options(WITH_OPTIONS), query, Product.id)
 
 
 async def delete_product(session: AsyncSession, product_id: int) -> None:
     await session.execute(delete(Product).where(Product.id == product_id))
+
+
+# Option groups and options of products
+
+MAX_GROUPS_PER_PRODUCT = 20
+MAX_OPTIONS_PER_GROUP = 40
+
+OPTION_GROUP_LIST = ListSpec(
+    filters={
+        "name": Filter(OptionGroup.name, ops=TEXT_OPS),
+        "min_choices": Filter(OptionGroup.min_choices, bounded_int(0, 20), ORDER_OPS),
+        "max_choices": Filter(OptionGroup.max_choices, bounded_int(0, 20), ORDER_OPS),
+        "position": Filter(OptionGroup.position, bounded_int(0, MAX_POSITION), ORDER_OPS),
+    },
+    sortable={"id": OptionGroup.id, "name": OptionGroup.name, "position": OptionGroup.position},
+    default_sort=("position", "id"),
+    search=(OptionGroup.name,),
+)
+
+
+async def list_option_groups(
+    session: AsyncSession, product_id: int, query: ListQuery
+) -> tuple[list[OptionGroup], int]:
+    stmt = (
+        select(OptionGroup)
+        .where(OptionGroup.product_id == product_id)
+        .options(selectinload(OptionGroup.options))
+    )
+    return await fetch_page(session, stmt, query, OptionGroup.id)
+
+
+async def get_option_group(
+    session: AsyncSession, product_id: int, group_id: int
+) -> OptionGroup | None:
+    stmt = (
+        select(OptionGroup)
+        .where(OptionGroup.id == group_id, OptionGroup.product_id == product_id)
+        .options(selectinload(OptionGroup.options))
+    )
+    return await session.scalar(stmt)
+
+
+async def count_option_groups(session: AsyncSession, product_id: int) -> int:
+    stmt = select(func.count()).where(OptionGroup.product_id == product_id)
+    return int(await session.scalar(stmt) or 0)
+
+
+async def get_option(session: AsyncSession, product_id: int, option_id: int) -> Option | None:
+    """The option if it belongs to one of the product's groups."""
+    stmt = (
+        select(Option)
+        .join(OptionGroup, OptionGroup.id == Option.group_id)
+        .where(Option.id == option_id, OptionGroup.product_id == product_id)
+    )
+    return await session.scalar(stmt)
+
+
+async def delete_option_group(session: AsyncSession, group_id: int) -> None:
+    await session.execute(delete(OptionGroup).where(OptionGroup.id == group_id))
+
+
+async def delete_option(session: AsyncSession, option_id: int) -> None:
+    await session.execute(delete(Option).where(Option.id == option_id))
+
+
+def safe_menu_candidates(
+    where: list[ColumnElement[bool]],
+) -> Select[int, list[str], list[str], bool]:
+    """The contents of the products a list's filters let through, and whether each has
+    option groups (the safe-menu check reads those groups too)."""
+    has_groups = exists().where(OptionGroup.product_id == Product.id).label("has_options")
+    return select(Product.id, Product.ingredients, Product.allergens, has_groups).where(*where)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Annotated
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commissary.catalog import answers, service
+from commissary.catalog import answers, safe_menu, service
 from commissary.catalog import repository as repo
+from commissary.catalog.options_router import router as options_router
 from commissary.catalog.schemas import (
     CategoryCreate,
     CategoryRead,
@@ -22,12 +24,12 @@ from commissary.catalog.schemas import (
     RestaurantReplace,
     RestaurantUpdate,
 )
-from commissary.core.cached_reads import CACHED_RESPONSE, Fresh, list_key, serve
+from commissary.core.cached_reads import CACHED_RESPONSE, JSON, Fresh, list_key, serve
 from commissary.core.deps import SessionDep
 from commissary.core.ids import MAX_ID, IdPath
 from commissary.core.listing import ListQuery, Page, list_query
 from commissary.models import Role, User
-from commissary.users.dependencies import AdminUser, require_role
+from commissary.users.dependencies import AdminUser, BearerToken, require_role
 
 router = APIRouter(tags=["catalog"])
 
@@ -57,6 +59,8 @@ def cache_key(path: str, query_string: bytes) -> str | None:
     can answer it before routing. None for any other path, and for an id that the endpoint
     would spell differently (``01``)."""
     if path in MENU_LISTS:
+        if path == "/products" and _is_personal(query_string):
+            return None
         return list_key(path, query_string)
     head, _, tail = path.rpartition("/")
     canonical = tail.isascii() and tail.isdigit() and tail[:1] != "0" and len(tail) <= 19
@@ -65,8 +69,18 @@ def cache_key(path: str, query_string: bytes) -> str | None:
     return path
 
 
+def _is_personal(query_string: bytes) -> bool:
+    """Whether a product list asks for the caller's safe menu (``safe_for_me``, its name
+    possibly percent-encoded), which the shared cache must never answer."""
+    if b"safe_for_me" not in query_string and b"%" not in query_string:
+        return False
+    params = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
+    return safe_menu.is_personal(dict(params))
+
+
 MenuEditor = Annotated[User, Depends(require_role(Role.RESTAURATEUR))]
 NO_CONTENT = status.HTTP_204_NO_CONTENT
+PERSONAL = {"X-Cache": "miss"}
 
 
 @router.post("/restaurants", status_code=status.HTTP_201_CREATED, response_model=RestaurantRead)
@@ -175,15 +189,28 @@ async def create_product(body: ProductCreate, user: MenuEditor, session: Session
 
 @router.get("/products", response_model=Page[ProductRead], responses=CACHED_RESPONSE)
 async def list_products(
-    request: Request, query: Annotated[ListQuery, Depends(list_query(repo.PRODUCT_LIST))]
+    request: Request,
+    query: Annotated[ListQuery, Depends(list_query(repo.PRODUCT_LIST))],
+    token: BearerToken,
 ) -> Response:
     """Public. Filters: `restaurant_id`, `category_id`, `is_available`, `price`, `name`,
-    `origin`, `currency`, `created_at` (with `__op` suffixes, e.g.
-    `price__lte=10`, `name__icontains=soup`), `rating__gte`/`__lte`/`__isnull`,
-    `ratings_count__gte`/`__lte`; `search` over name,
-    description and origin; `sort` by `price`, `name`, `created_at`, `rating` (unrated last
-    with `-rating`), `ratings_count`, `id`; `limit` (≤ 100), `offset`."""
-    return await _listing(request, "/products", query, answers.products)
+    `origin`, `currency`, `created_at` (with `__op` suffixes, e.g. `price__lte=10`,
+    `name__icontains=soup`), `rating__gte`/`__lte`/`__isnull`, `ratings_count__gte`/`__lte`;
+    `search` over name, description and origin; `sort` by `price`, `name`, `created_at`,
+    `rating` (unrated last with `-rating`), `ratings_count`, `id`; `limit` (≤ 100),
+    `offset`. `exclude_allergens=a,b` hides
+    what contains those terms; `safe_for_me=true` (signed in) hides what clashes with your
+    allergies, and is answered for you alone, never from the shared cache."""
+    params = request.query_params
+
+    async def build(session: AsyncSession) -> Fresh:
+        return await answers.products(session, query, params, token)
+
+    if safe_menu.is_personal(params):
+        async with request.app.state.runtime.sessionmaker() as session:
+            fresh = await build(session)
+        return Response(fresh.body, media_type=JSON, headers=PERSONAL)
+    return await serve(request, list_key("/products", request.scope["query_string"]), build)
 
 
 @router.get("/products/{product_id}", response_model=ProductRead, responses=CACHED_RESPONSE)
@@ -213,3 +240,6 @@ async def update_product(
 async def delete_product(product_id: IdPath, user: MenuEditor, session: SessionDep) -> Response:
     await service.delete_product(session, product_id, user)
     return Response(status_code=NO_CONTENT)
+
+
+router.include_router(options_router)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -13,6 +14,7 @@ from pydantic import (
     StringConstraints,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from commissary.catalog.hours import is_valid_timezone
@@ -184,6 +186,88 @@ class CategoryUpdate(Input):
     position: Annotated[Position | None, NotNull] = None
 
 
+MAX_CHOICES = 20
+OptionName = Annotated[str, _line(80), AfterValidator(plain_text)]
+Choices = Annotated[int, Field(ge=0, le=MAX_CHOICES)]
+PriceDelta = Annotated[
+    MoneyOut,
+    Field(
+        ge=0,
+        le=MAX_PRICE,
+        decimal_places=2,
+        description='Added to the product\'s price; exact, at most 2 decimals, e.g. "0.50".',
+    ),
+    Lax,
+]
+
+
+class OptionRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    group_id: int
+    name: str
+    price_delta: MoneyOut
+    ingredients: list[str]
+    allergens: list[str]
+    is_available: bool
+    position: int
+
+
+class OptionCreate(Input):
+    name: OptionName
+    price_delta: PriceDelta = Decimal(0)
+    ingredients: Tags = []
+    allergens: Tags = []
+    is_available: bool = True
+    position: Position = 0
+
+
+class OptionUpdate(Input):
+    name: Annotated[OptionName | None, NotNull] = None
+    price_delta: Annotated[PriceDelta | None, NotNull] = None
+    ingredients: Annotated[Tags | None, NotNull] = None
+    allergens: Annotated[Tags | None, NotNull] = None
+    is_available: Annotated[bool | None, NotNull] = None
+    position: Annotated[Position | None, NotNull] = None
+
+
+class OptionGroupRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    product_id: int
+    name: str
+    min_choices: int
+    max_choices: int
+    position: int
+    options: list[OptionRead]
+
+
+class OptionGroupCreate(Input):
+    """A choice offered with the product: between `min_choices` and `max_choices` of its
+    options (a required single choice such as a size is 1/1; optional extras 0/3)."""
+
+    name: OptionName
+    min_choices: Choices = 0
+    max_choices: Annotated[int, Field(ge=1, le=MAX_CHOICES)] = 1
+    position: Position = 0
+    options: Annotated[list[OptionCreate], Field(max_length=MAX_CHOICES * 2)] = []
+
+    @model_validator(mode="after")
+    def _min_within_max(self) -> OptionGroupCreate:
+        if self.min_choices > self.max_choices:
+            raise ValueError("`min_choices` must not exceed `max_choices`")
+        return self
+
+
+class OptionGroupUpdate(Input):
+    name: Annotated[OptionName | None, NotNull] = None
+    min_choices: Annotated[Choices | None, NotNull] = None
+    max_choices: Annotated[Annotated[int, Field(ge=1, le=MAX_CHOICES)] | None, NotNull] = None
+    position: Annotated[Position | None, NotNull] = None
+
+
 class ProductRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -205,6 +289,7 @@ class ProductRead(BaseModel):
     ratings_count: int
     created_at: dt.datetime
     updated_at: dt.datetime
+    option_groups: list[OptionGroupRead]
 
 
 class ProductCreate(Input):

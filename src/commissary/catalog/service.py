@@ -360,7 +360,9 @@ async def create_product(session: AsyncSession, data: ProductCreate, actor: User
     await _check_category(session, data.category_id)
     now = utcnow()
     fields = data.model_dump(exclude={"price"})
-    product = Product(**fields, price=round_money(data.price), created_at=now, updated_at=now)
+    product = Product(
+        **fields, price=round_money(data.price), created_at=now, updated_at=now, option_groups=[]
+    )
     session.add(product)
     await session.flush()
     invalidate_menu(session)

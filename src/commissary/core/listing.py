@@ -100,11 +100,21 @@ class Filter:
 
 
 @dataclass(frozen=True)
+class Extra:
+    """A query parameter that a list's endpoint reads itself (not a column filter): declared
+    in the OpenAPI document and let through by the parser."""
+
+    schema: Mapping[str, Any]
+    description: str
+
+
+@dataclass(frozen=True)
 class ListSpec:
     filters: Mapping[str, Filter]
     sortable: Mapping[str, Any]
     default_sort: Sequence[str]
     search: Sequence[Any] = field(default_factory=tuple)
+    extra: Mapping[str, Extra] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -165,7 +175,7 @@ def parse_list_query(params: Mapping[str, str], spec: ListSpec) -> ListQuery:
                 "query parameters must not contain NUL characters",
                 extra={"parameter": key.replace("\x00", "")},
             )
-        if key in RESERVED:
+        if key in RESERVED or key in spec.extra:
             continue
         filters += 1
         if filters > MAX_FILTERS:
@@ -333,6 +343,8 @@ def list_parameters(spec: ListSpec) -> list[dict[str, Any]]:
         parameters.append(
             _query("search", {"type": "string"}, "Text to find in the items (ignoring case).")
         )
+    for name, extra in spec.extra.items():
+        parameters.append(_query(name, dict(extra.schema), extra.description))
     for name in sorted(spec.filters):
         flt = spec.filters[name]
         for op in sorted(flt.ops, key=list(OP_DESCRIPTIONS).index):

@@ -1,7 +1,16 @@
 """Every ORM model, imported here so Alembic and the mappers see the whole schema."""
 
 from commissary.models.auth import EmailVerification, RefreshToken
-from commissary.models.catalog import Category, KitchenMode, Product, Restaurant, restaurant_owner
+from commissary.models.cart import Cart, CartItem
+from commissary.models.catalog import (
+    Category,
+    KitchenMode,
+    Option,
+    OptionGroup,
+    Product,
+    Restaurant,
+    restaurant_owner,
+)
 from commissary.models.ops import AuditLog, OutboxJob
 from commissary.models.order import Fulfillment, Order, OrderEvent, OrderLine, OrderStatus
 from commissary.models.rating import Rating
@@ -9,10 +18,14 @@ from commissary.models.user import Role, User
 
 __all__ = [
     "AuditLog",
+    "Cart",
+    "CartItem",
     "Category",
     "EmailVerification",
     "Fulfillment",
     "KitchenMode",
+    "Option",
+    "OptionGroup",
     "Order",
     "OrderEvent",
     "OrderLine",

@@ -99,3 +99,62 @@ class Product(Base):
     ratings_count: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    option_groups: Mapped[list[OptionGroup]] = relationship(
+        back_populates="product",
+        lazy="raise",
+        order_by="(OptionGroup.position, OptionGroup.id)",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
+
+
+class OptionGroup(Base):
+    """A choice offered with a product (a drink's size, milk, extras): between
+    ``min_choices`` and ``max_choices`` of its options; a required single choice is 1/1."""
+
+    __tablename__ = "option_group"
+    __table_args__ = NEVER_REUSE_IDS
+
+    id: Mapped[IdPk]
+    product_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("product.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(80))
+    min_choices: Mapped[int] = mapped_column(default=0)
+    max_choices: Mapped[int] = mapped_column(default=1)
+    position: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    product: Mapped[Product] = relationship(back_populates="option_groups", lazy="raise")
+    options: Mapped[list[Option]] = relationship(
+        back_populates="group",
+        lazy="raise",
+        order_by="(Option.position, Option.id)",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
+
+
+class Option(Base):
+    """One choice of a group, with an exact ``price_delta`` (>= 0) added to the product's
+    price, and ingredients and allergen tags checked like the product's own."""
+
+    __tablename__ = "product_option"
+    __table_args__ = NEVER_REUSE_IDS
+
+    id: Mapped[IdPk]
+    group_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("option_group.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(80))
+    price_delta: Mapped[Decimal] = mapped_column(Numeric(10, 2), default=Decimal(0))
+    ingredients: Mapped[list[str]] = mapped_column(JSON, default=list)
+    allergens: Mapped[list[str]] = mapped_column(JSON, default=list)
+    is_available: Mapped[bool] = mapped_column(default=True)
+    position: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    group: Mapped[OptionGroup] = relationship(back_populates="options", lazy="raise")

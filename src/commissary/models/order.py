@@ -99,6 +99,9 @@ class OrderLine(Base):
     line_total: Mapped[Decimal] = mapped_column(Numeric(12, 2))
     ingredients: Mapped[list[str]] = mapped_column(JSON, default=list)
     allergens: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The chosen options as they were: id, group, name, price_delta (a decimal string),
+    # ingredients and allergens of each (see ``orders.pricing``).
+    options: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
 
     order: Mapped[Order] = relationship(back_populates="lines", lazy="raise")
 

@@ -14,6 +14,7 @@ delays the mail and never the order, which is already committed.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import structlog
 from sqlalchemy import select
@@ -58,12 +59,17 @@ async def _recipients(session: AsyncSession, restaurant_ids: set[int]) -> dict[i
     return by_restaurant
 
 
+def _chosen(options: Sequence[dict[str, Any]]) -> str:
+    """The drink options of a line, as ``(Oat milk, Large)``."""
+    return f" ({', '.join(str(o['name']) for o in options)})" if options else ""
+
+
 def compose(order: Order, restaurant_name: str, to: Sequence[str]) -> Mail:
     """The mail about one order: who it is for, how it is fulfilled, its lines and total."""
     total = f"{money_text(order.total)} {order.currency}"
     lines = "\n".join(
-        f"  {line.quantity} x {line.product_name} @ {money_text(line.unit_price)}"
-        f" = {money_text(line.line_total)}"
+        f"  {line.quantity} x {line.product_name}{_chosen(line.options)}"
+        f" @ {money_text(line.unit_price)} = {money_text(line.line_total)}"
         for line in order.lines
     )
     parts = [

@@ -1,10 +1,11 @@
-"""The allergen check: an allergy matches an ingredient or an allergen tag of a line when
-both are equal once trimmed and case-folded."""
+"""The allergen check: an allergy matches an ingredient or an allergen tag of a line, or of
+one of its chosen options, when both are equal once trimmed and case-folded."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 
 def normalize(term: str) -> str:
@@ -12,10 +13,34 @@ def normalize(term: str) -> str:
 
 
 @dataclass(frozen=True)
+class OptionContents:
+    name: str
+    ingredients: Sequence[str]
+    allergens: Sequence[str]
+
+
+@dataclass(frozen=True)
 class LineContents:
     name: str
     ingredients: Sequence[str]
     allergens: Sequence[str]
+    options: Sequence[OptionContents] = ()
+
+    @classmethod
+    def of(
+        cls,
+        name: str,
+        ingredients: Sequence[str],
+        allergens: Sequence[str],
+        options: Sequence[Mapping[str, Any]] = (),
+    ) -> LineContents:
+        """A line with its options' snapshots (``orders.pricing.Choice.snapshot``)."""
+        return cls(
+            name,
+            ingredients,
+            allergens,
+            tuple(OptionContents(o["name"], o["ingredients"], o["allergens"]) for o in options),
+        )
 
 
 @dataclass(frozen=True)
@@ -25,10 +50,12 @@ class AllergyConflict:
     kind: str  # "ingredient" | "allergen"
     term: str
     allergy: str
+    option: str | None = None  # the chosen option that brings the term, if not the product
 
     def describe(self) -> str:
+        option = f' option "{self.option}"' if self.option is not None else ""
         return (
-            f'line {self.line} "{self.product_name}": {self.kind} "{self.term}" '
+            f'line {self.line} "{self.product_name}"{option}: {self.kind} "{self.term}" '
             f'matches allergy "{self.allergy}"'
         )
 
@@ -39,12 +66,27 @@ def find_conflicts(
     by_key = {normalize(a): a for a in allergies if normalize(a)}
     conflicts = []
     for position, line in enumerate(lines, start=1):
-        for kind, terms in (("ingredient", line.ingredients), ("allergen", line.allergens)):
-            for term in terms:
-                allergy = by_key.get(normalize(term))
-                if allergy is not None:
-                    conflicts.append(AllergyConflict(position, line.name, kind, term, allergy))
+        sources: list[tuple[str | None, Sequence[str], Sequence[str]]] = [
+            (None, line.ingredients, line.allergens),
+            *((o.name, o.ingredients, o.allergens) for o in line.options),
+        ]
+        for option, ingredients, allergens in sources:
+            for kind, terms in (("ingredient", ingredients), ("allergen", allergens)):
+                for term in terms:
+                    allergy = by_key.get(normalize(term))
+                    if allergy is not None:
+                        conflicts.append(
+                            AllergyConflict(position, line.name, kind, term, allergy, option)
+                        )
     return conflicts
+
+
+def clashes(
+    allergies: Collection[str], ingredients: Sequence[str], allergens: Sequence[str]
+) -> bool:
+    """Whether any ingredient or allergen tag matches one of ``allergies``."""
+    keys = {normalize(a) for a in allergies} - {""}
+    return any(normalize(term) in keys for term in (*ingredients, *allergens))
 
 
 def cancellation_message(conflicts: Sequence[AllergyConflict]) -> str:

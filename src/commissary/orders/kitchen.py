@@ -49,7 +49,8 @@ def _check(session: AsyncSession, order: Order, mode: KitchenMode | None, s: Set
     ingredient and allergy that clash, or into the kitchen."""
     transition(session, order, OrderStatus.IN_PROGRESS, actor=Actor.SYSTEM)
     contents = [
-        LineContents(line.product_name, line.ingredients, line.allergens) for line in order.lines
+        LineContents.of(line.product_name, line.ingredients, line.allergens, line.options)
+        for line in order.lines
     ]
     conflicts = find_conflicts(order.allergies, contents)
     if conflicts:

@@ -16,6 +16,7 @@ from sqlalchemy import (
     bindparam,
     cast,
     delete,
+    exists,
     false,
     insert,
     select,
@@ -38,6 +39,7 @@ from commissary.core.listing import (
 from commissary.models import (
     AuditLog,
     Fulfillment,
+    OptionGroup,
     Order,
     OrderEvent,
     OrderLine,
@@ -149,6 +151,7 @@ MENU_COLUMNS = (
     Restaurant.is_active.label("restaurant_is_active"),
     Restaurant.timezone,
     Restaurant.opening_hours,
+    exists().where(OptionGroup.product_id == Product.id).label("has_options"),
 )
 
 

@@ -35,9 +35,30 @@ CustomerName = Annotated[str, *_text(1, 120)]
 Reason = Annotated[str, *_text(1, 500)]
 
 
+MAX_OPTIONS = 20
+
+
 class OrderItemIn(Input):
     product_id: Id
     quantity: int = Field(gt=0, le=MAX_QUANTITY)
+    options: Annotated[
+        list[Id],
+        Field(
+            max_length=MAX_OPTIONS,
+            description="Ids of the chosen options (size, milk, extras) of the product.",
+        ),
+    ] = []
+
+
+class LineOptionRead(BaseModel):
+    """A chosen option as it was when the order was placed."""
+
+    id: int
+    group: str
+    name: str
+    price_delta: MoneyOut
+    ingredients: list[str]
+    allergens: list[str]
 
 
 class OrderCreate(Input):
@@ -69,6 +90,7 @@ class OrderLineRead(BaseModel):
     unit_price: MoneyOut
     quantity: int
     line_total: MoneyOut
+    options: list[LineOptionRead]
 
 
 class OrderRead(BaseModel):

@@ -16,9 +16,10 @@ from commissary.core import jobs
 from commissary.core.db import utcnow
 from commissary.core.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyRequests
 from commissary.core.listing import ListQuery
-from commissary.core.money import line_total, money_text, round_money
+from commissary.core.money import money_text, round_money
 from commissary.models import Order, OrderEvent, OrderLine, OrderStatus, Role, User
 from commissary.ops import audit
+from commissary.orders import pricing
 from commissary.orders import repository as repo
 from commissary.orders.kitchen import PROCESS_JOB
 from commissary.orders.schemas import OrderCreate
@@ -130,21 +131,10 @@ async def _within_limits(session: AsyncSession, user: User, data: OrderCreate) -
         )
 
 
-def _priced_lines(data: OrderCreate, rows: Sequence[Row[Any]]) -> list[OrderLine]:
-    by_id = {row.id: row for row in rows}
-    return [
-        OrderLine(
-            product_id=p.id,
-            product_name=p.name,
-            unit_price=p.price,
-            quantity=item.quantity,
-            line_total=line_total(p.price, item.quantity),
-            ingredients=list(p.ingredients),
-            allergens=list(p.allergens),
-        )
-        for item in data.items
-        for p in (by_id[item.product_id],)
-    ]
+def _priced_lines(
+    data: OrderCreate, rows: Sequence[Row[Any]], groups: pricing.Groups, max_quantity: int
+) -> list[OrderLine]:
+    return pricing.priced_lines(data.items, rows, groups, max_quantity)
 
 
 LINE_FIELDS = (
@@ -155,6 +145,7 @@ LINE_FIELDS = (
     "line_total",
     "ingredients",
     "allergens",
+    "options",
 )
 ORDER_FIELDS = (
     "restaurant_id",
@@ -178,7 +169,8 @@ async def place_order(session: AsyncSession, user: User, data: OrderCreate) -> O
     """Validate and price the order from the menu, store it as ``pending`` with its
     ``created`` event, and wake the order processing for after the commit.
 
-    The hot path of the system: one read (products with their restaurant), one write (order,
+    The hot path of the system: one read (products with their restaurant; a second one for
+    option groups only when a product has any, see ``pricing``), one write (order,
     lines, event and audit row together, see ``repository.insert_order``). The pending order
     is its own job record, so no outbox row is needed."""
     await _within_limits(session, user, data)
@@ -189,7 +181,9 @@ async def place_order(session: AsyncSession, user: User, data: OrderCreate) -> O
         session, user.id, menu.restaurant_id
     ):
         raise Forbidden("restaurateurs order only in their own restaurants")
-    lines = _priced_lines(data, rows)
+    groups = await pricing.groups_for(session, data.items, rows)
+    max_quantity = jobs.runtime_of(session).settings.order_max_quantity
+    lines = _priced_lines(data, rows, groups, max_quantity)
     total = round_money(sum((line.line_total for line in lines), start=Decimal(0)))
     ceiling = jobs.runtime_of(session).settings.order_max_total
     if total > ceiling:

@@ -1,7 +1,7 @@
 """catalog: product ratings, and each product's average and count
 
 Revision ID: 0008
-Revises: 0004
+Revises: 0007
 Create Date: 2026-12-06 02:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import commissary.core.db
 
 revision: str = "0008"
-down_revision: str | None = "0004"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,1 @@
+"""The cart: one per customer, filled line by line and checked out as an order."""
