@@ -24,6 +24,7 @@ from commissary.core.logging import configure_logging
 from commissary.core.middleware import RequestContextMiddleware, SecurityHeadersMiddleware
 from commissary.core.paths import API_PREFIX
 from commissary.core.runtime import Runtime
+from commissary.info.router import router as info_router
 from commissary.ops.router import router as ops_router
 from commissary.orders.router import router as orders_router
 from commissary.users.router import auth_router, users_router
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(users_router)
     api.include_router(catalog_router)
     api.include_router(orders_router)
+    api.include_router(info_router)
     app.include_router(api)
     app.include_router(ops_router)
     return app
