@@ -20,7 +20,7 @@ from commissary.catalog.repository import MAX_POSITION
 from commissary.core.ids import Id
 from commissary.core.money import MAX_PRICE, MoneyOut
 from commissary.core.schemas import Input, Lax, NotNull
-from commissary.core.text import Tags, plain_text
+from commissary.core.text import Tags, free_text
 from commissary.models import KitchenMode
 
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
@@ -43,15 +43,15 @@ def _line(max_length: int) -> StringConstraints:
     return StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length)
 
 
-Name = Annotated[str, _line(120), AfterValidator(plain_text)]
-CategoryName = Annotated[str, _line(80), AfterValidator(plain_text)]
-Origin = Annotated[str, _line(80), AfterValidator(plain_text)]
-Description = Annotated[str, StringConstraints(max_length=2000), AfterValidator(plain_text)]
+Name = Annotated[str, _line(120), AfterValidator(free_text)]
+CategoryName = Annotated[str, _line(80), AfterValidator(free_text)]
+Origin = Annotated[str, _line(80), AfterValidator(free_text)]
+Description = Annotated[str, StringConstraints(max_length=2000), AfterValidator(free_text)]
 Address = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=300), AfterValidator(plain_text)
+    str, StringConstraints(strip_whitespace=True, max_length=300), AfterValidator(free_text)
 ]
 Phone = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=40), AfterValidator(plain_text)
+    str, StringConstraints(strip_whitespace=True, max_length=40), AfterValidator(free_text)
 ]
 Slug = Annotated[str, StringConstraints(max_length=80, pattern=SLUG_PATTERN)]
 Timezone = Annotated[

@@ -14,7 +14,7 @@ from pydantic import (
 )
 
 from commissary.core.schemas import Input, Lax, NotNull
-from commissary.core.text import Tags, plain_text
+from commissary.core.text import Tags, free_text, plain_text
 from commissary.models import Role
 from commissary.users.rules import (
     PASSWORD_MAX_LENGTH,
@@ -52,12 +52,12 @@ NewPassword = Annotated[
 FullName = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=120),
-    AfterValidator(plain_text),
+    AfterValidator(free_text),
 ]
 Planet = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=80),
-    AfterValidator(plain_text),
+    AfterValidator(free_text),
 ]
 Allergies = Tags
 Code = Annotated[str, StringConstraints(pattern=r"^\d{6}$")]
