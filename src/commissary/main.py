@@ -11,6 +11,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from commissary import __version__, tasks
+from commissary.catalog import images
 from commissary.catalog.router import cache_key as catalog_cache_key
 from commissary.catalog.router import router as catalog_router
 from commissary.config import Settings
@@ -105,4 +106,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(info_router)
     app.include_router(api)
     app.include_router(ops_router)
+    app.mount(images.MEDIA_PATH, images.media_files(settings), name="media")
     return app

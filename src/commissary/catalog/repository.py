@@ -185,3 +185,11 @@ async def list_products(session: AsyncSession, query: ListQuery) -> tuple[list[P
 
 async def delete_product(session: AsyncSession, product_id: int) -> None:
     await session.execute(delete(Product).where(Product.id == product_id))
+
+
+async def product_images(session: AsyncSession, restaurant_id: int) -> list[str]:
+    """The stored image names of a restaurant's products."""
+    stmt = select(Product.image).where(
+        Product.restaurant_id == restaurant_id, Product.image.is_not(None)
+    )
+    return [name for name in (await session.scalars(stmt)).all() if name]

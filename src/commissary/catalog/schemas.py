@@ -15,6 +15,7 @@ from pydantic import (
     field_validator,
 )
 
+from commissary.catalog import images
 from commissary.catalog.hours import is_valid_timezone
 from commissary.catalog.repository import MAX_POSITION
 from commissary.core.ids import Id
@@ -198,8 +199,20 @@ class ProductRead(BaseModel):
     allergens: list[str]
     origin: str | None
     is_available: bool
+    image_url: Annotated[
+        str | None,
+        Field(
+            validation_alias="image",
+            description="Where the product's image is served (`/media/...`); null: none.",
+        ),
+    ] = None
     created_at: dt.datetime
     updated_at: dt.datetime
+
+    @field_validator("image_url", mode="before")
+    @classmethod
+    def _image_url(cls, name: str | None) -> str | None:
+        return images.url(name) if name else None
 
 
 class ProductCreate(Input):

@@ -93,5 +93,7 @@ class Product(Base):
     allergens: Mapped[list[str]] = mapped_column(JSON, default=list)
     origin: Mapped[str | None] = mapped_column(String(80))
     is_available: Mapped[bool] = mapped_column(default=True)
+    # The stored file's name under MEDIA_DIR (``products/<random>.webp``); None: no image.
+    image: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
