@@ -121,11 +121,20 @@ class LoginIn(Input):
         AfterValidator(plain_text),
     ]
     password: Annotated[str, Field(min_length=1, max_length=128)]
+    refresh_cookie: Annotated[
+        bool,
+        Field(
+            description="Browsers: send the refresh token in an HttpOnly cookie "
+            "(`__Host-commissary_refresh`) instead of the body."
+        ),
+    ] = False
 
 
 class TokenPair(BaseModel):
     access_token: str
-    refresh_token: str
+    refresh_token: Annotated[
+        str | None, Field(description="Null when it travels in the refresh cookie instead.")
+    ]
     token_type: str = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
     expires_in: int
 
