@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import shutil
+import struct
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,17 @@ def png_with_text() -> bytes:
     info = PngImagePlugin.PngInfo()
     info.add_text("Comment", "taken at 12 Secret Street")
     return picture("PNG", pnginfo=info)
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG that announces ``width`` x ``height`` one-bit pixels and holds none of them."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body)
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
 
 
 def media_files(backend: Backend) -> set[str]:
@@ -113,6 +126,9 @@ async def test_owner_uploads_an_image_served_without_its_metadata(
     assert not image.getexif()  # no camera, no GPS position
     assert "exif" not in image.info and "icc_profile" not in image.info
     assert media_files(backend) == {url.removeprefix("/media/")}
+    served = await client.get(url)
+    assert served.headers["content-type"] == "image/jpeg"
+    assert served.headers["x-content-type-options"] == "nosniff"
 
 
 async def test_png_text_chunks_are_dropped_and_webp_is_kept_as_webp(
@@ -174,6 +190,9 @@ async def test_too_many_bytes_or_pixels_is_413(
     bomb = await upload(client, product["id"], out.getvalue(), owner.headers)
     assert bomb.status_code == 413, bomb.text
     assert "pixels" in bomb.json()["detail"]
+    # One past Pillow's own limit is refused as it opens it, with the same answer.
+    huge = await upload(client, product["id"], png_header(30_000, 30_000), owner.headers)
+    assert huge.status_code == 413, huge.text
     assert media_files(backend) == set()
 
 

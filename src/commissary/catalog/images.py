@@ -69,7 +69,9 @@ def reencode(data: bytes, max_pixels: int) -> Encoded:
             image.load()
             upright = ImageOps.exif_transpose(image)
             return Encoded(_save(upright, kind), EXTENSIONS[kind])
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+    except Image.DecompressionBombError:  # Pillow's own limit, checked when it reads the header
+        raise ImageTooLarge(f"the image has more than {max_pixels} pixels") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         raise UnsupportedImage(f"the file is not a complete, readable {kind} image") from None
 
 
