@@ -39,8 +39,8 @@ FROM ${PYTHON_IMAGE} AS runtime
 RUN groupadd --system --gid 10001 commissary \
     && useradd --system --uid 10001 --gid commissary \
         --home-dir /app --no-create-home --shell /usr/sbin/nologin commissary \
-    && mkdir -p /app \
-    && chown commissary:commissary /app
+    && mkdir -p /app /srv/media \
+    && chown commissary:commissary /app /srv/media
 
 # The environment stays owned by root: the running service cannot modify its own code.
 COPY --from=builder /app/.venv /app/.venv

@@ -190,7 +190,8 @@ async def backend(
     else:
         path: Path = tmp_path_factory.mktemp("sqlite") / "commissary.db"
         database_url = f"sqlite+aiosqlite:///{path}"
-    settings = make_settings(database_url, redis.url if redis else None, smtp[0])
+    media = tmp_path_factory.mktemp("media")
+    settings = make_settings(database_url, redis.url if redis else None, smtp[0], media_dir=media)
     await asyncio.to_thread(migrate.upgrade, settings.database_url)
     app = create_app(settings)
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rq-worker") if redis else None

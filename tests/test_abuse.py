@@ -228,12 +228,13 @@ def test_compose_trusts_only_the_proxys_fixed_address() -> None:
         assert compose["services"][name]["environment"]["FORWARDED_ALLOW_IPS"] == trusted
 
 
-def render_template(upstream: str, listen: str) -> str:
+def render_template(upstream: str, listen: str, media_root: str = "/nonexistent") -> str:
     text = TEMPLATE.read_text()
     for name, value in {
         "PUBLIC_HOST": "localhost",
         "API_UPSTREAM": upstream,
         "PROXY_LISTEN": listen,
+        "MEDIA_ROOT": media_root,
     }.items():
         text = text.replace("${" + name + "}", value)
     assert "${" not in text, "the template names a variable the proxy service does not set"
@@ -241,14 +242,14 @@ def render_template(upstream: str, listen: str) -> str:
 
 
 @contextlib.contextmanager
-def nginx(tmp: Path, upstream_port: int) -> Iterator[str]:
+def nginx(tmp: Path, upstream_port: int, media_root: str = "/nonexistent") -> Iterator[str]:
     """The shipped template, rendered as the nginx image would, on a free loopback port."""
     binary = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
     if binary is None:
         pytest.fail("nginx is not installed (scripts/bootstrap --servers installs it)")
     port = free_port()
     (tmp / "commissary.conf").write_text(
-        render_template(f"127.0.0.1:{upstream_port}", f"127.0.0.1:{port}")
+        render_template(f"127.0.0.1:{upstream_port}", f"127.0.0.1:{port}", media_root)
     )
     kinds = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     temp_paths = "\n".join(f"  {kind}_temp_path {tmp / kind};" for kind in kinds)

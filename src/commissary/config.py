@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from functools import cached_property
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -103,6 +104,20 @@ class Settings(BaseSettings):
         False, description="accept .local, .test, localhost... addresses (intranets)"
     )
 
+    # The brand shown by GET /info (the locations are the active restaurants).
+    brand_name: str = "Commissary"
+    brand_description: str = ""
+    brand_email: str | None = None
+    brand_phone: str | None = None
+    brand_website: str | None = None
+
+    # Product images: where they are stored (served at /media/), and what is accepted.
+    media_dir: Path = Path("./media")
+    image_max_bytes: int = Field(5 * 1024 * 1024, gt=0, description="bytes of one upload")
+    image_max_pixels: int = Field(
+        25_000_000, gt=0, description="width x height; larger images are refused undecoded"
+    )
+
     api_docs: bool = Field(True, description="serve /docs, /redoc and /openapi.json")
 
     @field_validator("cors_origins", mode="before")
@@ -125,7 +140,16 @@ class Settings(BaseSettings):
                 return driver + value[len(plain) :]
         return value
 
-    @field_validator("redis_url", "smtp_host", "admin_email", "secret_key", mode="before")
+    @field_validator(
+        "redis_url",
+        "smtp_host",
+        "admin_email",
+        "secret_key",
+        "brand_email",
+        "brand_phone",
+        "brand_website",
+        mode="before",
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if value == "" else value

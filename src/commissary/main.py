@@ -12,6 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from commissary import __version__, tasks
 from commissary.cart.router import router as cart_router
+from commissary.catalog import images
 from commissary.catalog.ratings_router import router as ratings_router
 from commissary.catalog.router import cache_key as catalog_cache_key
 from commissary.catalog.router import router as catalog_router
@@ -26,6 +27,7 @@ from commissary.core.logging import configure_logging
 from commissary.core.middleware import RequestContextMiddleware, SecurityHeadersMiddleware
 from commissary.core.paths import API_PREFIX
 from commissary.core.runtime import Runtime
+from commissary.info.router import router as info_router
 from commissary.ops.router import router as ops_router
 from commissary.orders.report_router import router as report_router
 from commissary.orders.router import router as orders_router
@@ -107,6 +109,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(report_router)  # before `/orders/{order_id}`
     api.include_router(orders_router)
     api.include_router(cart_router)
+    api.include_router(info_router)
     app.include_router(api)
     app.include_router(ops_router)
+    app.mount(images.MEDIA_PATH, images.media_files(settings), name="media")
     return app

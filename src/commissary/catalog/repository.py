@@ -285,3 +285,11 @@ def safe_menu_candidates(
     option groups (the safe-menu check reads those groups too)."""
     has_groups = exists().where(OptionGroup.product_id == Product.id).label("has_options")
     return select(Product.id, Product.ingredients, Product.allergens, has_groups).where(*where)
+
+
+async def product_images(session: AsyncSession, restaurant_id: int) -> list[str]:
+    """The stored image names of a restaurant's products."""
+    stmt = select(Product.image).where(
+        Product.restaurant_id == restaurant_id, Product.image.is_not(None)
+    )
+    return [name for name in (await session.scalars(stmt)).all() if name]

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Depends, File, Request, Response, UploadFile, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commissary.catalog import answers, safe_menu, service
+from commissary.catalog import answers, images, safe_menu, service
 from commissary.catalog import repository as repo
 from commissary.catalog.options_router import router as options_router
 from commissary.catalog.schemas import (
@@ -25,7 +25,7 @@ from commissary.catalog.schemas import (
     RestaurantUpdate,
 )
 from commissary.core.cached_reads import CACHED_RESPONSE, JSON, Fresh, list_key, serve
-from commissary.core.deps import SessionDep
+from commissary.core.deps import RuntimeDep, SessionDep
 from commissary.core.ids import MAX_ID, IdPath
 from commissary.core.listing import ListQuery, Page, list_query
 from commissary.models import Role, User
@@ -130,11 +130,11 @@ async def update_restaurant(
 
 @router.delete("/restaurants/{restaurant_id}", status_code=NO_CONTENT)
 async def delete_restaurant(
-    restaurant_id: IdPath, user: MenuEditor, session: SessionDep
+    restaurant_id: IdPath, user: MenuEditor, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
     """Admin or owner. Deletes its products too; a restaurant with orders is a 409
     (deactivate it with `is_active=false` instead)."""
-    await service.delete_restaurant(session, restaurant_id, user)
+    await service.delete_restaurant(session, restaurant_id, user, runtime.settings.media_dir)
     return Response(status_code=NO_CONTENT)
 
 
@@ -237,8 +237,53 @@ async def update_product(
 
 
 @router.delete("/products/{product_id}", status_code=NO_CONTENT)
-async def delete_product(product_id: IdPath, user: MenuEditor, session: SessionDep) -> Response:
-    await service.delete_product(session, product_id, user)
+async def delete_product(
+    product_id: IdPath, user: MenuEditor, session: SessionDep, runtime: RuntimeDep
+) -> Response:
+    """Admin or owner. Its image file goes too."""
+    await service.delete_product(session, product_id, user, runtime.settings.media_dir)
+    return Response(status_code=NO_CONTENT)
+
+
+IMAGE_ERRORS: dict[int | str, dict[str, Any]] = {
+    413: {"description": "Over `IMAGE_MAX_BYTES` bytes, or over `IMAGE_MAX_PIXELS` pixels."},
+    415: {"description": "Not a complete JPEG, PNG or WebP image (judged by its bytes)."},
+}
+UPLOAD_CHUNK = 64 * 1024
+
+
+async def _read_limited(upload: UploadFile, limit: int) -> bytes:
+    """The upload's bytes; 413 as soon as there are more than ``limit``."""
+    chunks, size = [], 0
+    while chunk := await upload.read(UPLOAD_CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise images.ImageTooLarge(f"the image is over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.put("/products/{product_id}/image", response_model=ProductRead, responses=IMAGE_ERRORS)
+async def put_product_image(
+    product_id: IdPath,
+    file: Annotated[UploadFile, File(description="A JPEG, PNG or WebP image.")],
+    user: MenuEditor,
+    session: SessionDep,
+    runtime: RuntimeDep,
+) -> object:
+    """Admin or owner: set or replace the product's image (multipart field `file`). It is
+    re-encoded without metadata and served at the product's `image_url`."""
+    settings = runtime.settings
+    data = await _read_limited(file, settings.image_max_bytes)
+    return await service.set_product_image(session, product_id, data, user, settings)
+
+
+@router.delete("/products/{product_id}/image", status_code=NO_CONTENT)
+async def delete_product_image(
+    product_id: IdPath, user: MenuEditor, session: SessionDep, runtime: RuntimeDep
+) -> Response:
+    """Admin or owner: remove the product's image."""
+    await service.delete_product_image(session, product_id, user, runtime.settings.media_dir)
     return Response(status_code=NO_CONTENT)
 
 

@@ -17,12 +17,13 @@ from pydantic import (
     model_validator,
 )
 
+from commissary.catalog import images
 from commissary.catalog.hours import is_valid_timezone
 from commissary.catalog.repository import MAX_POSITION
 from commissary.core.ids import Id
 from commissary.core.money import MAX_PRICE, MoneyOut
 from commissary.core.schemas import Input, Lax, NotNull
-from commissary.core.text import Tags, plain_text
+from commissary.core.text import Tags, free_text
 from commissary.models import KitchenMode
 
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
@@ -45,15 +46,15 @@ def _line(max_length: int) -> StringConstraints:
     return StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length)
 
 
-Name = Annotated[str, _line(120), AfterValidator(plain_text)]
-CategoryName = Annotated[str, _line(80), AfterValidator(plain_text)]
-Origin = Annotated[str, _line(80), AfterValidator(plain_text)]
-Description = Annotated[str, StringConstraints(max_length=2000), AfterValidator(plain_text)]
+Name = Annotated[str, _line(120), AfterValidator(free_text)]
+CategoryName = Annotated[str, _line(80), AfterValidator(free_text)]
+Origin = Annotated[str, _line(80), AfterValidator(free_text)]
+Description = Annotated[str, StringConstraints(max_length=2000), AfterValidator(free_text)]
 Address = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=300), AfterValidator(plain_text)
+    str, StringConstraints(strip_whitespace=True, max_length=300), AfterValidator(free_text)
 ]
 Phone = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=40), AfterValidator(plain_text)
+    str, StringConstraints(strip_whitespace=True, max_length=40), AfterValidator(free_text)
 ]
 Slug = Annotated[str, StringConstraints(max_length=80, pattern=SLUG_PATTERN)]
 Timezone = Annotated[
@@ -187,7 +188,7 @@ class CategoryUpdate(Input):
 
 
 MAX_CHOICES = 20
-OptionName = Annotated[str, _line(80), AfterValidator(plain_text)]
+OptionName = Annotated[str, _line(80), AfterValidator(free_text)]
 Choices = Annotated[int, Field(ge=0, le=MAX_CHOICES)]
 PriceDelta = Annotated[
     MoneyOut,
@@ -287,9 +288,21 @@ class ProductRead(BaseModel):
         "before its first rating."
     )
     ratings_count: int
+    image_url: Annotated[
+        str | None,
+        Field(
+            validation_alias="image",
+            description="Where the product's image is served (`/media/...`); null: none.",
+        ),
+    ] = None
     created_at: dt.datetime
     updated_at: dt.datetime
     option_groups: list[OptionGroupRead]
+
+    @field_validator("image_url", mode="before")
+    @classmethod
+    def _image_url(cls, name: str | None) -> str | None:
+        return images.url(name) if name else None
 
 
 class ProductCreate(Input):
@@ -318,7 +331,7 @@ class ProductUpdate(Input):
     is_available: Annotated[bool | None, NotNull] = None
 
 
-Comment = Annotated[str, StringConstraints(max_length=2000), AfterValidator(plain_text)]
+Comment = Annotated[str, StringConstraints(max_length=2000), AfterValidator(free_text)]
 
 
 class RatingIn(Input):

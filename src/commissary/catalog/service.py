@@ -4,14 +4,16 @@ Services flush, never commit: the request boundary owns the transaction. Every w
 
 from __future__ import annotations
 
+import asyncio
 import re
 import unicodedata
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commissary.catalog import hours
+from commissary.catalog import hours, images
 from commissary.catalog import repository as repo
 from commissary.catalog.schemas import (
     CategoryCreate,
@@ -23,8 +25,9 @@ from commissary.catalog.schemas import (
     RestaurantReplace,
     RestaurantUpdate,
 )
+from commissary.config import Settings
 from commissary.core.cache import invalidate_menu
-from commissary.core.db import utcnow
+from commissary.core.db import after_commit, utcnow
 from commissary.core.errors import (
     Conflict,
     DomainError,
@@ -216,8 +219,11 @@ async def update_restaurant(
     return await _apply_restaurant(session, restaurant, changes, actor)
 
 
-async def delete_restaurant(session: AsyncSession, restaurant_id: int, actor: User) -> None:
-    """Delete a restaurant with its products. One that has orders is kept: 409."""
+async def delete_restaurant(
+    session: AsyncSession, restaurant_id: int, actor: User, media_dir: Path
+) -> None:
+    """Delete a restaurant with its products (their image files in ``media_dir`` after the
+    commit). One that has orders is kept: 409."""
     restaurant = await get_restaurant(session, restaurant_id)
     await _ensure_owns(session, actor, restaurant_id)
     has_orders = Conflict(
@@ -227,11 +233,13 @@ async def delete_restaurant(session: AsyncSession, restaurant_id: int, actor: Us
     )
     if await repo.has_orders(session, restaurant_id):
         raise has_orders
+    pictures = await repo.product_images(session, restaurant_id)
     try:
         await repo.delete_restaurant(session, restaurant_id)
     except IntegrityError:  # an order arrived since the check
         raise has_orders from None
     invalidate_menu(session)
+    _remove_after_commit(session, media_dir, pictures)
     audit.record(
         session,
         actor_id=actor.id,
@@ -411,12 +419,17 @@ async def update_product(
     return product
 
 
-async def delete_product(session: AsyncSession, product_id: int, actor: User) -> None:
-    """Delete a product; past order lines keep their snapshot of it."""
+async def delete_product(
+    session: AsyncSession, product_id: int, actor: User, media_dir: Path
+) -> None:
+    """Delete a product; past order lines keep their snapshot of it. Its image file (in
+    ``media_dir``) is deleted after the commit."""
     product = await get_product(session, product_id)
     await _ensure_owns(session, actor, product.restaurant_id)
     await repo.delete_product(session, product_id)
     invalidate_menu(session)
+    if product.image:
+        _remove_after_commit(session, media_dir, [product.image])
     audit.record(
         session,
         actor_id=actor.id,
@@ -424,4 +437,67 @@ async def delete_product(session: AsyncSession, product_id: int, actor: User) ->
         entity="product",
         entity_id=product_id,
         restaurant_id=product.restaurant_id,
+    )
+
+
+# Product images
+
+
+def _remove_after_commit(session: AsyncSession, media_dir: Path, names: list[str]) -> None:
+    """Delete the files of images no longer referenced, once that is committed."""
+    if not names:
+        return
+
+    async def remove() -> None:
+        for name in names:
+            await asyncio.to_thread(images.remove, media_dir, name)
+
+    after_commit(session, remove)
+
+
+async def set_product_image(
+    session: AsyncSession, product_id: int, data: bytes, actor: User, settings: Settings
+) -> Product:
+    """Give a product a new image: decoded and re-encoded in a thread, stored under a new
+    name; the file it replaces is deleted after the commit."""
+    product = await get_product(session, product_id)
+    await _ensure_owns(session, actor, product.restaurant_id)
+    encoded = await asyncio.to_thread(images.reencode, data, settings.image_max_pixels)
+    name = await asyncio.to_thread(images.store, settings.media_dir, encoded)
+    old = product.image
+    product.image = name
+    product.updated_at = utcnow()
+    await session.flush()
+    invalidate_menu(session)
+    _remove_after_commit(session, settings.media_dir, [old] if old else [])
+    audit.record(
+        session,
+        actor_id=actor.id,
+        action="product.image.set",
+        entity="product",
+        entity_id=product.id,
+        image=name,
+    )
+    return product
+
+
+async def delete_product_image(
+    session: AsyncSession, product_id: int, actor: User, media_dir: Path
+) -> None:
+    """Take a product's image away; its file is deleted after the commit."""
+    product = await get_product(session, product_id)
+    await _ensure_owns(session, actor, product.restaurant_id)
+    if product.image is None:
+        raise NotFound(f"product {product_id} has no image", code="image_not_found")
+    _remove_after_commit(session, media_dir, [product.image])
+    product.image = None
+    product.updated_at = utcnow()
+    await session.flush()
+    invalidate_menu(session)
+    audit.record(
+        session,
+        actor_id=actor.id,
+        action="product.image.delete",
+        entity="product",
+        entity_id=product.id,
     )

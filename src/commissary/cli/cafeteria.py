@@ -14,6 +14,7 @@ from commissary.catalog import service as catalog
 from commissary.catalog.schemas import ProductCreate, ProductUpdate
 from commissary.cli import lookup
 from commissary.cli.common import app, fail, operator, run_use_case, valid_input
+from commissary.core.jobs import runtime_of
 from commissary.core.listing import parse_list_query
 from commissary.core.money import money_text
 from commissary.models import Order, OrderStatus, Product, Role, User
@@ -232,7 +233,8 @@ def meals_delete(meal: MealRef) -> None:
     async def use_case(session: AsyncSession) -> str:
         found = await lookup.meal(session, meal)
         gone = f"meal #{found.id} {found.name} deleted"
-        await catalog.delete_product(session, found.id, operator())
+        media_dir = runtime_of(session).settings.media_dir
+        await catalog.delete_product(session, found.id, operator(), media_dir)
         return gone
 
     typer.echo(run_use_case(use_case))

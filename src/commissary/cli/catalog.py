@@ -64,13 +64,14 @@ def products_delete(
             wanted = list(dict.fromkeys(product_ids or []))
             found = await catalog_repo.products_by_ids(session, wanted)
         by_id = {p.id: p for p in found}
+        media_dir = jobs.runtime_of(session).settings.media_dir
         report = []
         for product_id in wanted:
             product = by_id.get(product_id)
             if product is None:
                 report.append((f"product #{product_id}: not found", False))
                 continue
-            await catalog.delete_product(session, product_id, operator())
+            await catalog.delete_product(session, product_id, operator(), media_dir)
             report.append((f"product #{product_id} {product.name}: deleted", True))
         return report
 

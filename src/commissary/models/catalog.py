@@ -97,6 +97,8 @@ class Product(Base):
     # count, kept exact by ``catalog.ratings`` under the product's row lock.
     rating: Mapped[Decimal | None] = mapped_column(Numeric(3, 1))
     ratings_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The stored file's name under MEDIA_DIR (``products/<random>.webp``); None: no image.
+    image: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

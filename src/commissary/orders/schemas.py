@@ -15,7 +15,7 @@ from pydantic import (
 from commissary.core.ids import Id
 from commissary.core.money import MoneyOut
 from commissary.core.schemas import Input, Lax
-from commissary.core.text import Tags, plain_text
+from commissary.core.text import Tags, free_text
 from commissary.models import Fulfillment, OrderStatus
 
 MAX_LINES = 50
@@ -25,7 +25,7 @@ MAX_QUANTITY = 100
 def _text(min_length: int, max_length: int) -> list[object]:
     return [
         StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length),
-        AfterValidator(plain_text),
+        AfterValidator(free_text),
     ]
 
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Cookie, Depends, Query, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
-from commissary.core.deps import ClientAddress, SessionDep
+from commissary.core.deps import ClientAddress, RuntimeDep, SessionDep
 from commissary.core.ids import IdPath
 from commissary.core.listing import ListQuery, Page, list_query
 from commissary.users import auth_service as auth
+from commissary.users import cookies, service
 from commissary.users import repository as repo
-from commissary.users import service
 from commissary.users.dependencies import AdminUser, CurrentUser
 from commissary.users.schemas import (
     EmailIn,
@@ -34,7 +34,35 @@ auth_router = APIRouter(prefix="/auth", tags=["auth"])
 REFUSED: dict[int | str, dict[str, Any]] = {
     401: {"description": "The e-mail and password, or the refresh token, are refused."}
 }
+COOKIE_ROUTE: dict[int | str, dict[str, Any]] = {
+    **REFUSED,
+    403: {
+        "description": "The refresh cookie was sent without the `X-Requested-With` header, "
+        "or from another site (`code`: `csrf_refused`)."
+    },
+}
+RefreshCookie = Annotated[
+    str | None,
+    Cookie(
+        alias=cookies.COOKIE_NAME,
+        description="The refresh token set by a login with `refresh_cookie`.",
+        max_length=2048,
+    ),
+]
 users_router = APIRouter(prefix="/users", tags=["users"])
+
+
+def _cookie_token(
+    body: RefreshIn | None, cookie: str | None, request: Request, runtime: RuntimeDep
+) -> str | None:
+    """The refresh token from the body, else from the cookie once the request is shown to
+    come from our own site; None when neither carries one."""
+    if body is not None:
+        return None
+    if cookie is None:
+        raise auth.BadRefreshToken("send `refresh_token` in the body, or the refresh cookie")
+    cookies.check_same_site(request, runtime.settings)
+    return cookie
 
 
 @auth_router.post("/register", status_code=status.HTTP_201_CREATED, response_model=UserRead)
@@ -70,8 +98,25 @@ async def resend_verification(
 
 
 @auth_router.post("/login", response_model=TokenPair, responses=REFUSED)
-async def login(body: LoginIn, session: SessionDep, client: ClientAddress) -> TokenPair:
-    return await auth.login(session, body.email, body.password, client)
+async def login(
+    body: LoginIn,
+    session: SessionDep,
+    client: ClientAddress,
+    response: Response,
+    runtime: RuntimeDep,
+) -> TokenPair:
+    """Sign in. With `refresh_cookie`, the refresh token is set in an HttpOnly cookie and
+    left out of the answer."""
+    pair = await auth.login(session, body.email, body.password, client)
+    if body.refresh_cookie:
+        return _into_cookie(pair, response, runtime)
+    return pair
+
+
+def _into_cookie(pair: TokenPair, response: Response, runtime: RuntimeDep) -> TokenPair:
+    assert pair.refresh_token is not None
+    cookies.set_refresh_cookie(response, pair.refresh_token, runtime.settings)
+    return pair.model_copy(update={"refresh_token": None})
 
 
 @auth_router.post("/token", response_model=TokenPair, responses=REFUSED)
@@ -84,16 +129,42 @@ async def token(
     return await auth.login(session, form.username, form.password, client)
 
 
-@auth_router.post("/refresh", response_model=TokenPair, responses=REFUSED)
-async def refresh(body: RefreshIn, session: SessionDep) -> TokenPair:
-    """Trade a refresh token for a new pair. Each refresh token works once."""
-    return await auth.refresh(session, body.refresh_token)
+@auth_router.post("/refresh", response_model=TokenPair, responses=COOKIE_ROUTE)
+async def refresh(
+    session: SessionDep,
+    request: Request,
+    response: Response,
+    runtime: RuntimeDep,
+    cookie: RefreshCookie = None,
+    body: RefreshIn | None = None,
+) -> TokenPair:
+    """Trade a refresh token for a new pair. Each refresh token works once. Without a body,
+    the refresh cookie is used (with `X-Requested-With`, from an allowed origin) and the
+    new refresh token replaces it."""
+    from_cookie = _cookie_token(body, cookie, request, runtime)
+    if from_cookie is None:
+        assert body is not None
+        return await auth.refresh(session, body.refresh_token)
+    return _into_cookie(await auth.refresh(session, from_cookie), response, runtime)
 
 
-@auth_router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=REFUSED)
-async def logout(body: RefreshIn, session: SessionDep) -> Response:
-    await auth.logout(session, body.refresh_token)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+@auth_router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=COOKIE_ROUTE)
+async def logout(
+    session: SessionDep,
+    request: Request,
+    runtime: RuntimeDep,
+    cookie: RefreshCookie = None,
+    body: RefreshIn | None = None,
+) -> Response:
+    """Revoke the refresh token's sessions: the body's token, else the refresh cookie (with
+    `X-Requested-With`, from an allowed origin), which is then cleared."""
+    from_cookie = _cookie_token(body, cookie, request, runtime)
+    token = from_cookie if from_cookie is not None else body.refresh_token if body else ""
+    await auth.logout(session, token)
+    answer = Response(status_code=status.HTTP_204_NO_CONTENT)
+    if from_cookie is not None:
+        cookies.clear_refresh_cookie(answer)
+    return answer
 
 
 @users_router.get("/me", response_model=UserRead)

@@ -14,7 +14,7 @@ from pydantic import (
 )
 
 from commissary.core.schemas import Input, Lax, NotNull
-from commissary.core.text import Tags, plain_text
+from commissary.core.text import Tags, free_text, plain_text
 from commissary.models import Role
 from commissary.users.rules import (
     PASSWORD_MAX_LENGTH,
@@ -52,12 +52,12 @@ NewPassword = Annotated[
 FullName = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=120),
-    AfterValidator(plain_text),
+    AfterValidator(free_text),
 ]
 Planet = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=80),
-    AfterValidator(plain_text),
+    AfterValidator(free_text),
 ]
 Allergies = Tags
 Code = Annotated[str, StringConstraints(pattern=r"^\d{6}$")]
@@ -121,11 +121,20 @@ class LoginIn(Input):
         AfterValidator(plain_text),
     ]
     password: Annotated[str, Field(min_length=1, max_length=128)]
+    refresh_cookie: Annotated[
+        bool,
+        Field(
+            description="Browsers: send the refresh token in an HttpOnly cookie "
+            "(`__Host-commissary_refresh`) instead of the body."
+        ),
+    ] = False
 
 
 class TokenPair(BaseModel):
     access_token: str
-    refresh_token: str
+    refresh_token: Annotated[
+        str | None, Field(description="Null when it travels in the refresh cookie instead.")
+    ]
     token_type: str = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
     expires_in: int
 
