@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import html
 from typing import Annotated
 
+import nh3
 from pydantic import AfterValidator, Field, StringConstraints
 
 
@@ -16,6 +18,19 @@ def plain_text(value: str) -> str:
     except UnicodeEncodeError:
         raise ValueError("must be valid Unicode text") from None
     return value
+
+
+def strip_html(value: str) -> str:
+    """The text of ``value`` with every HTML tag removed (with the content of ``script`` and
+    ``style``) and entities decoded, so it is stored as the plain text a person typed:
+    ``a < b`` stays ``a < b``. Decoding is repeated until nothing changes, so an encoded tag
+    (``&lt;b&gt;``) never comes back as a tag either."""
+    for _ in range(8):
+        text = html.unescape(nh3.clean(value, tags=set()))
+        if text == value:
+            return text
+        value = text
+    return nh3.clean(value, tags=set())  # still changing: keep the escaped form, never a tag
 
 
 def unique_casefold(values: list[str]) -> list[str]:
