@@ -26,6 +26,8 @@ from commissary.core.paths import API_PREFIX
 from commissary.core.runtime import Runtime
 from commissary.ops.router import router as ops_router
 from commissary.orders.router import router as orders_router
+from commissary.support.router import router as support_router
+from commissary.support.router import tickets_router
 from commissary.users.router import auth_router, users_router
 
 DESCRIPTION = """
@@ -45,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = Runtime.create(settings)
         app.state.runtime = runtime
+        await runtime.realtime.start()
         periodic = None
         if isinstance(runtime.jobs, InlineDispatcher):
             periodic = asyncio.create_task(tasks.run_periodic_inline(runtime))
@@ -101,6 +104,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(users_router)
     api.include_router(catalog_router)
     api.include_router(orders_router)
+    api.include_router(support_router)
+    api.include_router(tickets_router)
     app.include_router(api)
     app.include_router(ops_router)
     return app

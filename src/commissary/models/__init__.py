@@ -4,11 +4,14 @@ from commissary.models.auth import EmailVerification, RefreshToken
 from commissary.models.catalog import Category, KitchenMode, Product, Restaurant, restaurant_owner
 from commissary.models.ops import AuditLog, OutboxJob
 from commissary.models.order import Fulfillment, Order, OrderEvent, OrderLine, OrderStatus
+from commissary.models.support import Conversation, ConversationStatus, SupportMessage
 from commissary.models.user import Role, User
 
 __all__ = [
     "AuditLog",
     "Category",
+    "Conversation",
+    "ConversationStatus",
     "EmailVerification",
     "Fulfillment",
     "KitchenMode",
@@ -21,6 +24,7 @@ __all__ = [
     "RefreshToken",
     "Restaurant",
     "Role",
+    "SupportMessage",
     "User",
     "restaurant_owner",
 ]
