@@ -259,6 +259,9 @@ async def test_foreign_conversation_is_refused(
     mine = (await open_conversation(client, bob))["id"]
     async with socket_of(live, bob, f"conversation_id={theirs}") as ws:
         assert await close_code(ws) == 4404
+    for query in ("conversation_id=abc", f"conversation_id={mine}&after_id={2**63}"):
+        async with socket_of(live, bob, query) as ws:
+            assert await close_code(ws) == 4400
     async with socket_of(live, bob) as ws:
         await join(ws, theirs)
         refused = await recv(ws)

@@ -88,6 +88,8 @@ class Hub:
         self._task: asyncio.Task[None] | None = None
         self._origin = uuid.uuid4().hex
         self._subscribed_before = False
+        self._resync_owed = False
+        self._publishing = Outage("realtime_publish", fallback="fan-out in process")
         self.outage = Outage("realtime", fallback="fan-out in process")
         #: Set while the Redis subscription is live (always, without Redis).
         self.subscribed = asyncio.Event()
@@ -132,16 +134,21 @@ class Hub:
         if self._redis is None:
             self._deliver(channel, frame)
             return
-        if not self.subscribed.is_set():
-            # Redis is away (our subscription says so): deliver here, and the resync that
-            # follows its return brings the frame's row to the other processes' clients.
+        if self._subscribed_before and not self.subscribed.is_set():
+            # Our subscription is down (Redis away): deliver here; the resync that follows
+            # its return brings the frame's row to the other processes' sockets.
             self._deliver(channel, frame)
             return
         try:
+            if self._resync_owed:
+                await self._announce(self._redis)
             await self._redis.publish(PREFIX + channel, json.dumps(frame, separators=(",", ":")))
         except UNAVAILABLE as exc:
-            self.outage.down(exc)
+            self._publishing.down(exc)
+            self._resync_owed = True  # the other processes missed this one
             self._deliver(channel, frame)
+        else:
+            self._publishing.up()
 
     def _deliver(self, channel: str, frame: Frame) -> None:
         for subscriber in list(self._channels.get(channel, ())):
@@ -193,9 +200,10 @@ class Hub:
                 # first subscription every connection re-reads what it may have missed.
                 self.subscribed.set()
                 self.outage.up()
-                if self._subscribed_before:
+                if self._subscribed_before or self._resync_owed:
                     self.resync_all()
-                    await self._announce_resync(redis)
+                    with contextlib.suppress(*UNAVAILABLE):
+                        await self._announce(redis)
                 self._subscribed_before = True
             elif message["type"] == "pmessage":
                 self._dispatch(_text(message["channel"]).removeprefix(PREFIX), message["data"])
@@ -212,9 +220,10 @@ class Hub:
             return
         self._deliver(channel, frame)
 
-    async def _announce_resync(self, redis: Redis) -> None:
-        with contextlib.suppress(*UNAVAILABLE):
-            await redis.publish(PREFIX + RESYNC_CHANNEL, json.dumps({"origin": self._origin}))
+    async def _announce(self, redis: Redis) -> None:
+        """Ask every process's sockets to re-read what they may have missed."""
+        await redis.publish(PREFIX + RESYNC_CHANNEL, json.dumps({"origin": self._origin}))
+        self._resync_owed = False
 
 
 def _text(value: str | bytes) -> str:

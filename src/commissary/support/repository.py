@@ -13,6 +13,7 @@ from commissary.core.listing import (
     Filter,
     ListQuery,
     ListSpec,
+    bounded_int,
     fetch_page,
     parse_datetime,
 )
@@ -40,7 +41,7 @@ MESSAGE_LIST = ListSpec(
     filters={
         "author_id": Filter(SupportMessage.author_id, parse_id),
         "created_at": Filter(SupportMessage.created_at, parse_datetime, ORDER_OPS),
-        "seq": Filter(SupportMessage.seq, int, ORDER_OPS),
+        "seq": Filter(SupportMessage.seq, bounded_int(0, 2**31 - 1), ORDER_OPS),
     },
     sortable={"id": SupportMessage.id, "created_at": SupportMessage.created_at},
     default_sort=("id",),

@@ -31,9 +31,12 @@ class message_list_query(list_query):  # noqa: N801 - a dependency factory, like
     """The message list's query: ``after_id`` is the route's own parameter, not a filter."""
 
     def __call__(self, request: Request) -> ListQuery:
-        params = {k: v for k, v in request.query_params.items() if k != "after_id"}
-        if "sort" in request.query_params:
-            params["sort"] = ",".join(request.query_params.getlist("sort"))
+        query = request.query_params
+        params = {
+            key: ",".join(query.getlist(key)) if key == "sort" or key.endswith("__in") else raw
+            for key, raw in query.items()
+            if key != "after_id"
+        }
         return parse_list_query(params, self.spec)
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from commissary.core.ids import Id
+from commissary.core.ids import MAX_ID, Id
 from commissary.core.schemas import Input
 from commissary.core.text import plain_text, strip_html
 from commissary.models import ConversationStatus
@@ -88,7 +88,7 @@ class TicketRead(BaseModel):
 class JoinFrame(Input):
     type: Literal["join"]
     conversation_id: Id
-    after_id: Annotated[int, Field(ge=0)] | None = None
+    after_id: Annotated[int, Field(ge=0, le=MAX_ID)] | None = None
 
 
 class LeaveFrame(Input):

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commissary.core.deps import _unit_of_work
 from commissary.core.errors import DomainError, Unauthorized
-from commissary.core.ids import parse_id
+from commissary.core.ids import MAX_ID, parse_id
 from commissary.core.realtime import (
     CLOSE_BAD_REQUEST,
     CLOSE_NOT_FOUND,
@@ -117,8 +117,8 @@ class SupportSocket:
                 after_id = int(query["after_id"]) if "after_id" in query else None
             except ValueError:
                 raise Closing(CLOSE_BAD_REQUEST, "conversation_id and after_id are ids") from None
-            if after_id is not None and after_id < 0:
-                raise Closing(CLOSE_BAD_REQUEST, "after_id is 0 or more")
+            if after_id is not None and not 0 <= after_id <= MAX_ID:
+                raise Closing(CLOSE_BAD_REQUEST, "after_id is an id, or 0")
             try:
                 await self.join(connection, conversation_id, after_id)
             except DomainError as exc:
