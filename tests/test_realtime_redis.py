@@ -4,7 +4,9 @@ and catch up when it returns."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import signal
 from collections.abc import Iterator
 
 import httpx
@@ -12,10 +14,11 @@ import pytest
 from structlog.testing import capture_logs
 from websockets.asyncio.client import connect
 
+from commissary.core.realtime import Hub
 from commissary.models import Role
 from tests.conftest import Backend, MakeUser
 from tests.test_cli import clean_env, serve
-from tests.test_support import open_conversation
+from tests.test_support import open_conversation, send
 from tests.test_support_ws import (
     WS,
     bearer,
@@ -133,3 +136,36 @@ async def test_sockets_keep_working_while_redis_is_away_and_catch_up_when_it_ret
     events = [e["event"] for e in logs if e.get("component") == "realtime"]
     assert events[:1] == ["redis_unavailable"]
     assert "redis_available" in events
+
+
+async def test_while_redis_hangs_messages_reach_this_process_then_the_others(
+    client: httpx.AsyncClient,
+    backend: Backend,
+    make_user: MakeUser,
+    two_servers: tuple[str, str],
+    live: str,  # noqa: F811 - the fixture imported above
+) -> None:
+    redis = backend.redis
+    assert redis is not None and redis.process is not None
+    other, _ = two_servers
+    customer, agent = await make_user(), await make_user(Role.SUPPORT)
+    cid = (await open_conversation(client, customer))["id"]
+    query = f"?conversation_id={cid}"
+    async with (
+        connect(f"{live}{WS}{query}", additional_headers=bearer(customer)) as here,
+        connect(f"{ws_url(other)}{query}", additional_headers=bearer(agent)) as there,
+    ):
+        await recv_type(here, "joined")
+        await recv_type(there, "joined")
+        redis.process.send_signal(signal.SIGSTOP)  # accepts connections, answers nothing
+        try:
+            for body in ("one", "two", "three"):
+                assert (await send(client, customer, cid, body)).status_code == 201
+                assert (await recv_type(here, "message"))["body"] == body
+        finally:
+            redis.process.send_signal(signal.SIGCONT)
+        # The next publish first tells the other processes to re-read what they missed.
+        await asyncio.sleep(Hub.PROBE_EVERY)
+        assert (await send(client, customer, cid, "four")).status_code == 201
+        got = [(await recv_type(there, "message"))["body"] for _ in range(4)]
+        assert got == ["one", "two", "three", "four"]

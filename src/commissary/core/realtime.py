@@ -80,6 +80,8 @@ class Subscriber:
 class Hub:
     """Channels, publish and fan-out for one process (see the module's docstring)."""
 
+    PROBE_EVERY = 1.0
+
     def __init__(self, redis: Redis | None, *, queue_size: int = 256) -> None:
         self._redis = redis
         self.queue_size = queue_size
@@ -89,6 +91,7 @@ class Hub:
         self._origin = uuid.uuid4().hex
         self._subscribed_before = False
         self._resync_owed = False
+        self._probe_at = 0.0
         self._publishing = Outage("realtime_publish", fallback="fan-out in process")
         self.outage = Outage("realtime", fallback="fan-out in process")
         #: Set while the Redis subscription is live (always, without Redis).
@@ -134,9 +137,14 @@ class Hub:
         if self._redis is None:
             self._deliver(channel, frame)
             return
-        if self._subscribed_before and not self.subscribed.is_set():
-            # Our subscription is down (Redis away): deliver here; the resync that follows
-            # its return brings the frame's row to the other processes' sockets.
+        if (self._subscribed_before and not self.subscribed.is_set()) or (
+            self._publishing.is_down and time.monotonic() < self._probe_at
+        ):
+            # Redis is away (our subscription is down, or a publish failed less than
+            # PROBE_EVERY ago: a hung Redis costs one caller a time-out per interval, not
+            # every message): deliver here; the resync that follows Redis's return brings
+            # the frame's row to the other processes' sockets.
+            self._resync_owed = True
             self._deliver(channel, frame)
             return
         try:
@@ -145,6 +153,7 @@ class Hub:
             await self._redis.publish(PREFIX + channel, json.dumps(frame, separators=(",", ":")))
         except UNAVAILABLE as exc:
             self._publishing.down(exc)
+            self._probe_at = time.monotonic() + self.PROBE_EVERY
             self._resync_owed = True  # the other processes missed this one
             self._deliver(channel, frame)
         else:
