@@ -118,6 +118,16 @@ class Settings(BaseSettings):
         25_000_000, gt=0, description="width x height; larger images are refused undecoded"
     )
 
+    # Realtime (WebSocket) and the support chat.
+    ws_ticket_ttl: int = Field(60, gt=0, description="seconds a WebSocket ticket is valid")
+    realtime_send_queue: int = Field(
+        256, gt=0, description="frames waiting for one slow socket before it is closed (4408)"
+    )
+    support_message_rate_limit: int = Field(
+        30, gt=0, description="support messages a member may send per window"
+    )
+    support_message_rate_window: int = Field(60, gt=0, description="seconds")
+
     api_docs: bool = Field(True, description="serve /docs, /redoc and /openapi.json")
 
     @field_validator("cors_origins", mode="before")

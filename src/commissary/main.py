@@ -31,6 +31,8 @@ from commissary.info.router import router as info_router
 from commissary.ops.router import router as ops_router
 from commissary.orders.report_router import router as report_router
 from commissary.orders.router import router as orders_router
+from commissary.support.router import router as support_router
+from commissary.support.router import tickets_router
 from commissary.users.router import auth_router, users_router
 
 DESCRIPTION = """
@@ -50,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = Runtime.create(settings)
         app.state.runtime = runtime
+        await runtime.realtime.start()
         periodic = None
         if isinstance(runtime.jobs, InlineDispatcher):
             periodic = asyncio.create_task(tasks.run_periodic_inline(runtime))
@@ -110,6 +113,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(orders_router)
     api.include_router(cart_router)
     api.include_router(info_router)
+    api.include_router(support_router)
+    api.include_router(tickets_router)
     app.include_router(api)
     app.include_router(ops_router)
     app.mount(images.MEDIA_PATH, images.media_files(settings), name="media")

@@ -1,5 +1,6 @@
 """The process-wide services one API process or worker holds: settings, signing key,
-password hasher, database, Redis, job dispatcher, mailer, rate limiter and the menu cache.
+password hasher, database, Redis, job dispatcher, mailer, rate limiter, the menu cache and the
+realtime hub with its WebSocket tickets.
 Sessions carry it in ``session.info["runtime"]``."""
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from commissary.core.db import (
 )
 from commissary.core.mail import Mailer
 from commissary.core.ratelimit import FallbackRateLimiter, MemoryRateLimiter, RateLimiter
+from commissary.core.realtime import Hub, Tickets
 from commissary.core.redis import async_client
 from commissary.core.security import Passwords, signing_key
 
@@ -39,6 +41,8 @@ class Runtime:
     cache: AnswerCache
     secret: str
     passwords: Passwords
+    realtime: Hub
+    tickets: Tickets
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
@@ -55,6 +59,8 @@ class Runtime:
             cache=create_cache(settings),
             secret=secret,
             passwords=Passwords(settings),
+            realtime=Hub(redis, queue_size=settings.realtime_send_queue),
+            tickets=Tickets(redis, settings.ws_ticket_ttl),
         )
         runtime.sessionmaker = create_sessionmaker(runtime.engine, {"runtime": runtime})
         runtime.statement_sessionmaker = create_statement_sessionmaker(
@@ -68,6 +74,7 @@ class Runtime:
         return runtime
 
     async def close(self) -> None:
+        await self.realtime.close()
         await self.jobs.close()
         await self.cache.close()
         if self.redis is not None:

@@ -14,6 +14,7 @@ from commissary.models.catalog import (
 from commissary.models.ops import AuditLog, OutboxJob
 from commissary.models.order import Fulfillment, Order, OrderEvent, OrderLine, OrderStatus
 from commissary.models.rating import Rating
+from commissary.models.support import Conversation, ConversationStatus, SupportMessage
 from commissary.models.user import Role, User
 
 __all__ = [
@@ -21,6 +22,8 @@ __all__ = [
     "Cart",
     "CartItem",
     "Category",
+    "Conversation",
+    "ConversationStatus",
     "EmailVerification",
     "Fulfillment",
     "KitchenMode",
@@ -36,6 +39,7 @@ __all__ = [
     "RefreshToken",
     "Restaurant",
     "Role",
+    "SupportMessage",
     "User",
     "restaurant_owner",
 ]
