@@ -177,6 +177,13 @@ sort_keys = st.text(
 ).filter(lambda key: key == key.strip() and not key.startswith("-") and key not in SPEC.sortable)
 
 
+@pytest.mark.parametrize("sort", [",", "email,", ",email", "email,,id", " , "])
+def test_sort_with_an_empty_field_is_rejected(sort: str) -> None:
+    """The document's `sort` is a list of field names: an empty one is not among them."""
+    error = rejects({"sort": sort})
+    assert (error.code, error.extra["parameter"]) == ("unknown_sort_field", "sort")
+
+
 @given(
     key=sort_keys,
     desc=st.booleans(),

@@ -174,6 +174,8 @@ async def test_each_role_reads_only_its_own_sales(
         ({"end_date": "20261201"}, "end_date"),
         ({"start_date": "yesterday"}, "start_date"),
         ({"end_date": ""}, "end_date"),
+        ({"end_date": "2026-12-01\n"}, "end_date"),
+        ({"start_date": "\uff12\uff10\uff12\uff16-12-01"}, "start_date"),  # full-width digits
     ],
 )
 async def test_bad_dates_are_a_400_naming_the_parameter(

@@ -217,7 +217,14 @@ def _filter(key: str, raw: str, spec: ListSpec) -> ColumnElement[bool]:
 
 
 def _order_by(sort: str, spec: ListSpec) -> list[Any]:
-    terms = [term.strip() for term in sort.split(",") if term.strip()]  # a trailing comma
+    terms = [term.strip() for term in sort.split(",")]
+    if sort.strip() and not all(terms):
+        raise BadListQuery(
+            "'sort' has an empty field: give field names separated by single commas",
+            code="unknown_sort_field",
+            extra={"parameter": "sort"},
+        )
+    terms = [term for term in terms if term]
     for term in terms:
         name = term.removeprefix("-")
         if name not in spec.sortable:

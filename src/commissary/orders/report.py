@@ -25,7 +25,7 @@ from commissary.orders import repository as repo
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
-DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 READERS = frozenset({Role.ADMIN, Role.SALES, Role.RESTAURATEUR, Role.WAITER})
 
 
@@ -59,7 +59,7 @@ def parse_date(name: str, raw: str | None) -> dt.date | None:
     if raw is None:
         return None
     try:
-        if not DATE.match(raw):
+        if not DATE.fullmatch(raw):
             raise ValueError
         return dt.date.fromisoformat(raw)
     except ValueError:

@@ -22,6 +22,7 @@ DateParam = Annotated[
     Query(
         description="An inclusive day, `YYYY-MM-DD`, in the restaurant's time zone.",
         examples=["2026-12-01"],
+        json_schema_extra={"format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"},
     ),
 ]
 
@@ -44,10 +45,16 @@ def to_csv(sales: report.SalesReport) -> str:
     "/report",
     response_model=SalesReportRead,
     responses={
+        400: {
+            "description": "A date is not a `YYYY-MM-DD` day, the start is after the end, or "
+            "the range is over 366 days; `parameter` names the one to change."
+        },
+        404: {"description": "`restaurant_id` names no restaurant."},
+        409: {"description": "The sales are in several currencies: ask for one `restaurant_id`."},
         200: {
             "content": {"text/csv": {"schema": {"type": "string"}}},
             "description": "The report; `Accept: text/csv` gives CSV with a header row.",
-        }
+        },
     },
 )
 async def sales_report(
