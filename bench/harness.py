@@ -190,7 +190,11 @@ async def worker_throughput(
 
 
 def measure(
-    stack: Stack, bases: dict[str, str], menu: seed.Menu, tokens_file: Path
+    stack: Stack,
+    bases: dict[str, str],
+    menu: seed.Menu,
+    tokens_file: Path,
+    pids: dict[str, int],
 ) -> dict[str, wrk.Series]:
     """Warm each target up, then RUNS rounds over all targets, interleaved so that a noisy
     moment on the shared machine hits baselines and project alike."""
@@ -216,10 +220,12 @@ def measure(
                 duration=DURATION,
                 timeout=TIMEOUT,
                 env=wrk_env(target, menu, tokens_file),
+                server_pid=pids[target.server],
             )
             say(
                 f"run {round_no}/{RUNS} {target.key}: {result.rps:,.0f} req/s "
-                f"p50 {result.p50_ms} ms p99 {result.p99_ms} ms non-2xx {result.non_2xx}"
+                f"p50 {result.p50_ms} ms p99 {result.p99_ms} ms non-2xx {result.non_2xx} "
+                f"server CPU {result.cpu_ms_per_request} ms/req"
             )
             series[target.key].runs.append(result)
             time.sleep(1)
@@ -273,7 +279,8 @@ def main() -> int:
         say(f"end-to-end: {WORKER_ORDERS} orders, {WORKERS} workers")
         workers = asyncio.run(worker_throughput(stack, api, menu, tokens))
         say(f"  workers: {workers}")
-        series = measure(stack, {"api": api, "baseline": baseline}, menu, tokens_file)
+        pids = {name: stack.pid_of(name) for name in ("api", "baseline")}
+        series = measure(stack, {"api": api, "baseline": baseline}, menu, tokens_file, pids)
         big = big_run(stack, api, menu, tokens_file)
         for name in ("api", "baseline"):
             if not stack.alive(name):

@@ -292,6 +292,10 @@ class Stack:
             self.procs.remove(proc)
         self._record_groups()
 
+    def pid_of(self, name: str) -> int:
+        """The process id of ``name`` (one process: taskset execs the server itself)."""
+        return next(p.popen.pid for p in self.procs if p.name == name)
+
     def alive(self, name: str) -> bool:
         return any(p.name == name and p.popen.poll() is None for p in self.procs)
 

@@ -13,18 +13,21 @@ import argparse
 import asyncio
 import collections
 import datetime as dt
+import multiprocessing
 import random
 import statistics
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 import asyncpg
-import httpx
 
 import report
 import seed
+from lightclient import Answer, Connection
 from stack import Stack, raise_open_files_limit
 
 FINAL = ("completed", "cancelled", "ready")
@@ -45,6 +48,15 @@ class Stats:
     accepted: list[tuple[int, float]] = field(default_factory=list)  # (order id, epoch s)
     errors: collections.Counter[str] = field(default_factory=collections.Counter)
     reads: int = 0
+    client_cpu_s: float = 0.0  # CPU time the load generator's processes used
+
+    def merge(self, other: Stats) -> None:
+        self.placement_ms += other.placement_ms
+        self.menu_ms += other.menu_ms
+        self.accepted += other.accepted
+        self.errors.update(other.errors)
+        self.reads += other.reads
+        self.client_cpu_s += other.client_cpu_s
 
 
 def arguments() -> argparse.Namespace:
@@ -61,6 +73,12 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--final-within", type=float, default=10.0, help="seconds")
     parser.add_argument("--drain-timeout", type=float, default=120.0, help="seconds")
     parser.add_argument("--timeout", type=float, default=30.0, help="client time-out, seconds")
+    parser.add_argument(
+        "--client-processes",
+        type=int,
+        default=2,
+        help="load generator processes, the users shared among them",
+    )
     return parser.parse_args()
 
 
@@ -68,15 +86,15 @@ def say(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def error_kind(answer: httpx.Response) -> str:
+def error_kind(answer: Answer) -> str:
     code = ""
-    if answer.headers.get("content-type", "").startswith("application/problem+json"):
+    if answer.content_type.startswith("application/problem+json"):
         code = str(answer.json().get("code", ""))
-    return f"HTTP {answer.status_code} {code}".strip()
+    return f"HTTP {answer.status} {code}".strip()
 
 
 async def user_loop(
-    client: httpx.AsyncClient,
+    conn: Connection,
     user: User,
     menu: seed.Menu,
     stats: Stats,
@@ -86,46 +104,102 @@ async def user_loop(
     headers = seed.bearer(user.token)
     await asyncio.sleep(random.uniform(0, args.max_pause))
     table = 0
-    while time.monotonic() < deadline:
-        await _read(client, f"{API}/products", stats, restaurant_id=menu.restaurant_id, limit=20)
-        await _read(client, f"{API}/products/{random.choice(menu.product_ids)}", stats)
-        body: dict[str, Any] = {
-            "restaurant_id": menu.restaurant_id,
-            "items": [
-                {"product_id": random.choice(menu.product_ids), "quantity": random.randint(1, 3)},
-                {"product_id": random.choice(menu.product_ids), "quantity": 1},
-            ],
-        }
-        if user.role == "waiter":
-            table += 1
-            body["customer_name"] = f"Table {table} ({user.email.split('@')[0]})"
-            if random.random() < 0.1:
-                body["allergies"] = [seed.ALLERGIC_TO]
-        started = time.perf_counter()
-        try:
-            answer = await client.post(f"{API}/orders", json=body, headers=headers)
-        except httpx.HTTPError as exc:
-            stats.errors[f"placement {type(exc).__name__}"] += 1
-        else:
-            stats.placement_ms.append((time.perf_counter() - started) * 1000)
-            if answer.status_code == 202:
-                stats.accepted.append((int(answer.json()["id"]), time.time()))
+    menu_path = f"{API}/products?" + urlencode({"restaurant_id": menu.restaurant_id, "limit": 20})
+    try:
+        while time.monotonic() < deadline:
+            await _read(conn, menu_path, stats)
+            await _read(conn, f"{API}/products/{random.choice(menu.product_ids)}", stats)
+            first, second = random.choice(menu.product_ids), random.choice(menu.product_ids)
+            body: dict[str, Any] = {
+                "restaurant_id": menu.restaurant_id,
+                "items": [
+                    {"product_id": first, "quantity": random.randint(1, 3)},
+                    {"product_id": second, "quantity": 1},
+                ],
+            }
+            if user.role == "waiter":
+                table += 1
+                body["customer_name"] = f"Table {table} ({user.email.split('@')[0]})"
+                if random.random() < 0.1:
+                    body["allergies"] = [seed.ALLERGIC_TO]
+            started = time.perf_counter()
+            try:
+                answer = await conn.request("POST", f"{API}/orders", body=body, headers=headers)
+            except Exception as exc:
+                stats.errors[f"placement {type(exc).__name__}"] += 1
             else:
-                stats.errors[f"placement {error_kind(answer)}"] += 1
-        await asyncio.sleep(random.uniform(args.min_pause, args.max_pause))
+                stats.placement_ms.append((time.perf_counter() - started) * 1000)
+                if answer.status == 202:
+                    stats.accepted.append((int(answer.json()["id"]), time.time()))
+                else:
+                    stats.errors[f"placement {error_kind(answer)}"] += 1
+            await asyncio.sleep(random.uniform(args.min_pause, args.max_pause))
+    finally:
+        conn.close()
 
 
-async def _read(client: httpx.AsyncClient, path: str, stats: Stats, **params: int) -> None:
+async def _read(conn: Connection, path: str, stats: Stats) -> None:
     started = time.perf_counter()
     try:
-        answer = await client.get(path, params=params)
-    except httpx.HTTPError as exc:
+        answer = await conn.request("GET", path)
+    except Exception as exc:
         stats.errors[f"menu {type(exc).__name__}"] += 1
         return
     stats.menu_ms.append((time.perf_counter() - started) * 1000)
     stats.reads += 1
-    if answer.status_code != 200:
+    if answer.status != 200:
         stats.errors[f"menu {error_kind(answer)}"] += 1
+
+
+def load_share(
+    api: str, users: list[User], menu: seed.Menu, start_at: float, args: argparse.Namespace
+) -> Stats:
+    """One load generator process: its share of the users, each on a keep-alive connection of
+    its own, from the wall-clock time ``start_at`` for ``args.duration`` seconds."""
+    import uvloop
+
+    address = urlsplit(api)
+    host, port = address.hostname or "127.0.0.1", address.port or 80
+
+    async def run() -> Stats:
+        stats = Stats()
+        await asyncio.sleep(max(0.0, start_at - time.time()))
+        deadline = time.monotonic() + args.duration
+        limit = args.timeout
+        loops = [
+            user_loop(Connection(host, port, time_limit=limit), u, menu, stats, deadline, args)
+            for u in users
+        ]
+        await asyncio.gather(*loops)
+        return stats
+
+    cpu_before = time.process_time()
+    stats = uvloop.run(run())
+    stats.client_cpu_s = time.process_time() - cpu_before
+    return stats
+
+
+async def generate_load(
+    api: str, users: list[User], menu: seed.Menu, args: argparse.Namespace
+) -> tuple[Stats, float]:
+    """The users' loops in ``--client-processes`` processes, started together; returns the
+    merged figures and the load window in seconds."""
+    processes = max(1, min(args.client_processes, len(users)))
+    shares = [users[i::processes] for i in range(processes)]
+    start_at = time.time() + 3.0  # every process imported and ready by then
+    loop = asyncio.get_running_loop()
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(processes, mp_context=context) as pool:
+        futures = [
+            loop.run_in_executor(pool, load_share, api, share, menu, start_at, args)
+            for share in shares
+        ]
+        results = await asyncio.gather(*futures)
+    window = time.time() - start_at
+    stats = Stats()
+    for part in results:
+        stats.merge(part)
+    return stats, window
 
 
 def percentiles(values: list[float]) -> dict[str, float | None]:
@@ -219,14 +293,11 @@ async def scenario(stack: Stack, api: str, args: argparse.Namespace) -> dict[str
         await seed.seed_history(client, stack.database_url, customer_tokens, menu, args.history)
         first_id = await _next_order_id(stack.database_url)
         stack.start_workers(args.workers)
-        say(f"{args.workers} workers + scheduler up; load for {args.duration:g}s")
-        stats = Stats()
-        started = time.monotonic()
-        deadline = started + args.duration
-        await asyncio.gather(
-            *(user_loop(client, user, menu, stats, deadline, args) for user in users)
-        )
-        window = time.monotonic() - started
+    say(
+        f"{args.workers} workers + scheduler up; load for {args.duration:g}s from "
+        f"{args.client_processes} client processes"
+    )
+    stats, window = await generate_load(api, users, menu, args)
     say(f"load done ({window:.1f}s); waiting for the workers, then checking in SQL")
     check = await check_orders(stack.database_url, stats, first_id, args)
     for name in [f"worker-{i + 1}" for i in range(args.workers)] + ["scheduler", "api"]:
@@ -244,6 +315,9 @@ async def scenario(stack: Stack, api: str, args: argparse.Namespace) -> dict[str
         "menu_reads": stats.reads,
         "placement_ms": percentiles(stats.placement_ms),
         "menu_ms": percentiles(stats.menu_ms),
+        "client_processes": args.client_processes,
+        # Share of one core the load generator used over the window (all its processes).
+        "client_cpu_share": round(stats.client_cpu_s / window, 2),
         "errors": dict(stats.errors),
         "check": check,
     }
@@ -287,6 +361,8 @@ def markdown(result: dict[str, Any], args: argparse.Namespace) -> str:
         f"| menu reads | {result['menu_reads']} |",
         f"| menu read p50 / p95 / p99 ms | {_p(result['menu_ms'])} |",
         f"| errors | {result['errors'] or 'none'} |",
+        f"| load generator | {result['client_processes']} processes, "
+        f"{result['client_cpu_share']:.0%} of one core over the window |",
         f"| error lines and 5xx answers in server logs | {result['log_problems']} |",
         f"| lost / duplicated ids / unacknowledged | {check['lost']} / "
         f"{check['duplicated_ids']} / {check['unacknowledged']} |",

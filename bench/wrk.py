@@ -25,6 +25,8 @@ class WrkResult:
     p99_ms: float | None
     statuses: dict[str, int] = field(default_factory=dict)
     socket_errors: dict[str, int] = field(default_factory=dict)
+    # CPU time (user + system) the server process spent per answered request during the run.
+    cpu_ms_per_request: float | None = None
 
     @property
     def non_2xx(self) -> int:
@@ -38,6 +40,12 @@ class WrkResult:
         return {**asdict(self), "non_2xx": self.non_2xx, "5xx": self.server_errors}
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) process ``pid`` has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run(
     stack: Stack,
     url: str,
@@ -46,8 +54,11 @@ def run(
     duration: float,
     timeout: float = 5.0,
     env: dict[str, str] | None = None,
+    server_pid: int | None = None,
 ) -> WrkResult:
-    """One wrk run; raises when wrk itself fails (not when the server answers errors)."""
+    """One wrk run; raises when wrk itself fails (not when the server answers errors). With
+    ``server_pid``, also the server's CPU time per request over the run: a figure that moves
+    much less than req/s on a shared machine, since it does not count time spent waiting."""
     argv = pinned(
         LOAD_CPUS,
         [
@@ -62,17 +73,22 @@ def run(
             url,
         ],
     )
+    cpu_before = cpu_seconds(server_pid) if server_pid else 0.0
     proc = stack.spawn("wrk", argv, env={**os.environ, **(env or {})})
     log = proc.log
     try:
         proc.popen.wait(duration + timeout + 60)
     finally:
         stack.stop("wrk")
+    cpu = cpu_seconds(server_pid) - cpu_before if server_pid else None
     output = log.read_text(errors="replace")
     log.unlink(missing_ok=True)
     if proc.popen.returncode != 0 or "Requests/sec" not in output:
         raise RuntimeError(f"wrk failed ({proc.popen.returncode}):\n{output}")
-    return parse(output)
+    result = parse(output)
+    if cpu is not None and result.requests:
+        result.cpu_ms_per_request = round(cpu * 1000 / result.requests, 3)
+    return result
 
 
 def parse(output: str) -> WrkResult:
@@ -135,6 +151,7 @@ class Series:
             "spread": round(self.spread, 3),
             "p50_ms": self.median_of("p50_ms"),
             "p99_ms": self.median_of("p99_ms"),
+            "cpu_ms_per_request": self.median_of("cpu_ms_per_request"),
             "non_2xx": sum(r.non_2xx for r in self.runs),
             "runs": [r.as_dict() for r in self.runs],
         }

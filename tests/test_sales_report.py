@@ -162,7 +162,7 @@ async def test_each_role_reads_only_its_own_sales(
     assert (await client.get(REPORT, headers=customer.headers)).status_code == 403
     assert (await client.get(REPORT)).status_code == 401
     unknown = await client.get(REPORT, params={"restaurant_id": 999_999}, headers=owner.headers)
-    assert unknown.status_code == 404
+    assert (unknown.status_code, unknown.json()["parameter"]) == (400, "restaurant_id")
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,8 @@ import typer
 from commissary.cli.common import app, load_settings
 from commissary.core import migrate
 
+WORKER_HEALTHCHECK_TIMEOUT = 60  # seconds
+
 
 @app.command()
 def serve(
@@ -44,6 +46,10 @@ def serve(
         forwarded_allow_ips=settings.forwarded_allow_ips,
         access_log=False,
         log_config=None,
+        # uvicorn kills a worker that does not answer its supervisor's ping within this time,
+        # and its default (5 s) is shorter than the imports take on a busy host: workers were
+        # then killed and restarted forever, and the server never became ready.
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_TIMEOUT,
     )
 
 

@@ -33,7 +33,10 @@ class AdmissionMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            async with asyncio.timeout(self.timeout):
+            if self._slots.locked():  # a free slot is taken at once, without a timer
+                async with asyncio.timeout(self.timeout):
+                    await self._slots.acquire()
+            else:
                 await self._slots.acquire()
         except TimeoutError:
             log.warning("request_not_admitted", path=scope["path"], waited_s=self.timeout)

@@ -7,12 +7,14 @@ run once the transaction is durable and are dropped on rollback.
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import structlog
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -208,3 +210,63 @@ async def release(session: AsyncSession) -> None:
 async def rollback(session: AsyncSession) -> None:
     session.info.pop("after_commit", None)
     await session.rollback()
+
+
+Processor = Callable[[Any], Any] | None
+
+
+class DriverStatement:
+    """A Core statement run on PostgreSQL through asyncpg's own API, on the session's
+    connection: compiled once, its parameters converted by the columns' own bind processors,
+    and none of SQLAlchemy's per-execution work (cache key, execution context, result
+    objects), which costs several times the round trip on a hot path.
+
+    The session's transaction, connection and pool are SQLAlchemy's as usual, and errors are
+    raised as SQLAlchemy's (``DBAPIError``; a connection found closed is invalidated, so the
+    pool reconnects). Rows come back as named tuples of the selected columns, with the
+    driver's values: use it for columns asyncpg returns as the application wants them
+    (numbers, text, booleans, JSON decoded by the dialect's codec, aware datetimes); an
+    Enum column comes back as its string value. Other engines run the statement through the
+    session (see :meth:`fetch`)."""
+
+    def __init__(self, statement: Any, *, writes: bool = False) -> None:
+        self.statement = statement
+        self.writes = writes
+        self.row = collections.namedtuple(  # type: ignore[misc]
+            "DriverRow", list(statement.selected_columns.keys()), rename=True
+        )
+        self._compiled: tuple[Dialect, str, list[tuple[str, Processor]]] | None = None
+
+    def _compile(self, dialect: Dialect) -> tuple[str, list[tuple[str, Processor]]]:
+        if self._compiled is None or self._compiled[0] is not dialect:
+            compiled = self.statement.compile(dialect=dialect)
+            plan = [
+                (name, compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect))
+                for name in compiled.positiontup or ()
+            ]
+            self._compiled = (dialect, compiled.string, plan)
+        return self._compiled[1], self._compiled[2]
+
+    async def fetch(self, session: AsyncSession, params: dict[str, Any]) -> list[Any]:
+        """The statement's rows; on engines other than PostgreSQL, through the session."""
+        bind = session.get_bind()
+        if self.writes:
+            session.info["wrote"] = True  # as ``only_read`` expects of any write
+        if bind.dialect.name != "postgresql":
+            result = await session.execute(self.statement, params)
+            return [self.row(*row) for row in result]
+        sql, plan = self._compile(bind.dialect)
+        args = [params[name] if fn is None else fn(params[name]) for name, fn in plan]
+        connection = await session.connection()
+        raw = await connection.get_raw_connection()
+        driver: Any = raw.driver_connection
+        try:
+            records = await driver.fetch(sql, *args)
+        except Exception as exc:
+            invalidated = bool(driver.is_closed())
+            if invalidated:
+                await connection.invalidate(exc)
+            raise sa_exc.DBAPIError(
+                sql, None, exc, hide_parameters=True, connection_invalidated=invalidated
+            ) from exc
+        return [self.row(*record) for record in records]

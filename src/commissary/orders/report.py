@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commissary.core.errors import Conflict, Forbidden, NotFound
+from commissary.core.errors import Conflict, Forbidden
 from commissary.core.listing import BadListQuery
 from commissary.core.money import round_money
 from commissary.models import Order, OrderLine, OrderStatus, Restaurant, Role, User
@@ -107,7 +107,11 @@ async def _scope(
             select(Restaurant.timezone).where(Restaurant.id == restaurant_id)
         )
         if found is None:
-            raise NotFound(f"restaurant {restaurant_id} not found", code="restaurant_not_found")
+            raise BadListQuery(
+                f"restaurant {restaurant_id} does not exist",
+                code="unknown_restaurant",
+                extra={"parameter": "restaurant_id"},
+            )
         if user.role is Role.RESTAURATEUR and not await repo.is_restaurant_owner(
             session, user.id, restaurant_id
         ):

@@ -46,10 +46,10 @@ def to_csv(sales: report.SalesReport) -> str:
     response_model=SalesReportRead,
     responses={
         400: {
-            "description": "A date is not a `YYYY-MM-DD` day, the start is after the end, or "
-            "the range is over 366 days; `parameter` names the one to change."
+            "description": "A date is not a `YYYY-MM-DD` day, the start is after the end, the "
+            "range is over 366 days, or `restaurant_id` names no restaurant; `parameter` names "
+            "the one to change."
         },
-        404: {"description": "`restaurant_id` names no restaurant."},
         409: {"description": "The sales are in several currencies: ask for one `restaurant_id`."},
         200: {
             "content": {"text/csv": {"schema": {"type": "string"}}},

@@ -9,10 +9,13 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Row,
+    Select,
     String,
     Table,
+    any_,
     bindparam,
     cast,
     delete,
@@ -22,9 +25,11 @@ from sqlalchemy import (
     select,
     union_all,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from commissary.core.db import DriverStatement
 from commissary.core.ids import parse_id
 from commissary.core.listing import (
     EXACT_OPS,
@@ -155,18 +160,31 @@ MENU_COLUMNS = (
 )
 
 
-MENU_QUERY = (
-    select(*MENU_COLUMNS)
-    .join(Restaurant, Restaurant.id == Product.restaurant_id)
-    .where(Product.id.in_(bindparam("product_ids", expanding=True)))
-    .order_by(Product.id)
+def _menu_query(ids: ColumnElement[bool]) -> Select[Any]:
+    return (
+        select(*MENU_COLUMNS)
+        .join(Restaurant, Restaurant.id == Product.restaurant_id)
+        .where(ids)
+        .order_by(Product.id)
+    )
+
+
+# Built once: SQLAlchemy reuses the compiled form of the portable one, asyncpg's statement
+# cache the PostgreSQL one (an array parameter, so any number of ids is one statement).
+MENU_QUERY = _menu_query(Product.id.in_(bindparam("product_ids", expanding=True)))
+MENU_QUERY_PG = DriverStatement(
+    _menu_query(Product.id == any_(bindparam("product_ids", type_=ARRAY(BigInteger))))
 )
 
 
 async def menu_rows(session: AsyncSession, product_ids: Collection[int]) -> Sequence[Row[Any]]:
     """The ordered products with their restaurant's state, in one query (placement's read).
-    The statement is built once: SQLAlchemy then reuses its cache key and compiled form."""
-    return (await session.execute(MENU_QUERY, {"product_ids": list(product_ids)})).all()
+    On PostgreSQL the rows are named tuples with the same attributes (see ``DriverStatement``)."""
+    params = {"product_ids": list(product_ids)}
+    if session.get_bind().dialect.name == "postgresql":
+        return typing.cast(Sequence[Row[Any]], await MENU_QUERY_PG.fetch(session, params))
+    rows: Sequence[Row[Any]] = (await session.execute(MENU_QUERY, params)).all()
+    return rows
 
 
 async def is_restaurant_owner(session: AsyncSession, user_id: int, restaurant_id: int) -> bool:
@@ -194,7 +212,7 @@ def _insert_statement(
     line_fields: tuple[str, ...],
     event_fields: tuple[str, ...],
     audit_fields: tuple[str, ...],
-) -> Any:
+) -> DriverStatement:
     """PostgreSQL: the order, its lines, event and audit row in one statement of
     data-modifying CTEs. Built once per line count, then only its parameters change."""
     values = dict(zip(order_fields, _binds(ORDER_T, order_fields, "o_"), strict=True))
@@ -222,7 +240,7 @@ def _insert_statement(
         )
         .cte("new_audit")
     )
-    return select(new.c.id).add_cte(new_lines, new_event, new_audit)
+    return DriverStatement(select(new.c.id).add_cte(new_lines, new_event, new_audit), writes=True)
 
 
 async def insert_order(
@@ -244,8 +262,8 @@ async def insert_order(
         params.update({f"l{n}_{k}": v for k, v in line.items()})
     params.update({f"e_{k}": v for k, v in event.items()})
     params.update({f"a_{k}": v for k, v in audit.items()})
-    order_id: int = (await session.execute(stmt, params)).scalar_one()
-    return order_id
+    (row,) = await stmt.fetch(session, params)
+    return int(row.id)
 
 
 async def _insert_order_stepwise(

@@ -15,13 +15,14 @@ from commissary.orders import repository as repo
 from commissary.orders import service
 from commissary.orders.schemas import CancelIn, OrderCreate, OrderEventRead, OrderRead, StatusIn
 from commissary.orders.state import allowed
+from commissary.users.auth_service import Member
 from commissary.users.dependencies import CurrentUser, StatementUser
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 ORDERS_PATH = API_PREFIX + router.prefix
 
 
-def to_read(order: Order, user: User) -> OrderRead:
+def to_read(order: Order, user: User | Member) -> OrderRead:
     actor = service.actor_in_scope(user)
     return OrderRead.model_validate(
         {

@@ -24,6 +24,7 @@ from commissary.orders import repository as repo
 from commissary.orders.kitchen import PROCESS_JOB
 from commissary.orders.schemas import OrderCreate
 from commissary.orders.state import ACTIVE, TERMINAL, Actor, created_event, transition
+from commissary.users.auth_service import Member
 
 STAFF_ROLES = frozenset({Role.WAITER, Role.RESTAURATEUR, Role.ADMIN})
 SCOPE_BY_ROLE = {
@@ -44,7 +45,7 @@ class Orderer:
     waiter_id: int | None
 
 
-async def _orderer(session: AsyncSession, user: User, data: OrderCreate) -> Orderer:
+async def _orderer(session: AsyncSession, user: User | Member, data: OrderCreate) -> Orderer:
     """Who the order is for: the signed-in customer, or for staff a registered customer
     (``customer_id``) or a walk-in (``customer_name`` + declared ``allergies``)."""
     if user.role is Role.CUSTOMER:
@@ -110,7 +111,7 @@ def _check_menu(data: OrderCreate, rows: Sequence[Row[Any]]) -> Row[Any]:
     return first
 
 
-async def _within_limits(session: AsyncSession, user: User, data: OrderCreate) -> None:
+async def _within_limits(session: AsyncSession, user: User | Member, data: OrderCreate) -> None:
     """Per-member placement rate and per-line quantity ceiling (`ORDER_*` settings)."""
     settings = jobs.runtime_of(session).settings
     too_many = [i.product_id for i in data.items if i.quantity > settings.order_max_quantity]
@@ -165,7 +166,7 @@ ORDER_FIELDS = (
 )
 
 
-async def place_order(session: AsyncSession, user: User, data: OrderCreate) -> Order:
+async def place_order(session: AsyncSession, user: User | Member, data: OrderCreate) -> Order:
     """Validate and price the order from the menu, store it as ``pending`` with its
     ``created`` event, and wake the order processing for after the commit.
 
@@ -225,7 +226,7 @@ def scope_of(user: User) -> str:
     return SCOPE_BY_ROLE.get(user.role, "none")
 
 
-def actor_in_scope(user: User) -> Actor | None:
+def actor_in_scope(user: User | Member) -> Actor | None:
     """The part ``user`` plays for every order it can see (see ``scope_of``): restaurant staff
     for admins and restaurateurs (who only see their restaurants' orders), the person the
     order is for (or the waiter who keyed it in) for customers and waiters, and nobody who

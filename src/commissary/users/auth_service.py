@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
+from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,7 +25,7 @@ from commissary.core.security import (
     subject_id,
 )
 from commissary.core.text import plain_text
-from commissary.models import EmailVerification, RefreshToken, User
+from commissary.models import EmailVerification, RefreshToken, Role, User
 from commissary.ops import audit
 from commissary.users import repository as repo
 from commissary.users import service as users
@@ -315,27 +317,57 @@ async def logout(session: AsyncSession, token: str) -> None:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Member:
+    """The signed-in account as order placement needs it, read in one lean statement (see
+    ``member_from_access_token``) instead of as an ORM object."""
+
+    id: int
+    role: Role
+    is_verified: bool
+    full_name: str
+    allergies: list[str]
+
+
+def _invalid_token(detail: str) -> Unauthorized:
+    return Unauthorized(detail, code="invalid_token", headers={"WWW-Authenticate": "Bearer"})
+
+
+REVOKED = "access token revoked, or the account is gone or disabled"
+
+
+def _check_access(claims: dict[str, Any], is_active: bool, token_key: str) -> None:
+    """The token's account must be active, and the token carry its current ``token_key``
+    (a new key revokes older tokens)."""
+    key = claims.get(TOKEN_KEY_CLAIM)
+    if not is_active or not isinstance(key, str) or not same(key, token_key):
+        raise _invalid_token(REVOKED)
+
+
 async def user_from_access_token(session: AsyncSession, token: str) -> User:
-    """The account an access token was issued to: the token must name an existing, active
-    account and carry its current ``token_key`` (a new key revokes older tokens)."""
+    """The account an access token was issued to: it must exist, and pass
+    ``_check_access``."""
     runtime = jobs.runtime_of(session)
     try:
         claims = decode_token(runtime.secret, token, audience=ACCESS_AUDIENCE)
         user = await repo.get(session, subject_id(claims))
     except TokenError as exc:
-        raise Unauthorized(
-            f"access token: {exc}", code="invalid_token", headers={"WWW-Authenticate": "Bearer"}
-        ) from None
-    key = claims.get(TOKEN_KEY_CLAIM)
-    if (
-        user is None
-        or not user.is_active
-        or not isinstance(key, str)
-        or not same(key, user.token_key)
-    ):
-        raise Unauthorized(
-            "access token revoked, or the account is gone or disabled",
-            code="invalid_token",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise _invalid_token(f"access token: {exc}") from None
+    if user is None:
+        raise _invalid_token(REVOKED)
+    _check_access(claims, user.is_active, user.token_key)
     return user
+
+
+async def member_from_access_token(session: AsyncSession, token: str) -> Member:
+    """As ``user_from_access_token``, for a hot path: the same checks, a lean read."""
+    runtime = jobs.runtime_of(session)
+    try:
+        claims = decode_token(runtime.secret, token, audience=ACCESS_AUDIENCE)
+        row = await repo.member_row(session, subject_id(claims))
+    except TokenError as exc:
+        raise _invalid_token(f"access token: {exc}") from None
+    if row is None:
+        raise _invalid_token(REVOKED)
+    _check_access(claims, row.is_active, row.token_key)
+    return Member(row.id, Role(row.role), row.is_verified, row.full_name, list(row.allergies))

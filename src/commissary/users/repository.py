@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import ColumnElement, delete, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commissary.core.db import DriverStatement
 from commissary.core.listing import (
     ORDER_OPS,
     TEXT_OPS,
@@ -45,6 +47,26 @@ USER_LIST = ListSpec(
 
 async def get(session: AsyncSession, user_id: int) -> User | None:
     return await session.get(User, user_id)
+
+
+MEMBER_QUERY = DriverStatement(
+    select(
+        User.id,
+        User.role,
+        User.is_verified,
+        User.is_active,
+        User.full_name,
+        User.allergies,
+        User.token_key,
+    ).where(User.id == bindparam("user_id"))
+)
+
+
+async def member_row(session: AsyncSession, user_id: int) -> Any | None:
+    """What a hot path needs of an account, as a named tuple (``role`` as its string value
+    on PostgreSQL): no ORM object is built or tracked."""
+    rows = await MEMBER_QUERY.fetch(session, {"user_id": user_id})
+    return rows[0] if rows else None
 
 
 async def get_by_email(session: AsyncSession, email: str) -> User | None:
