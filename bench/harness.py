@@ -268,6 +268,7 @@ def main() -> int:
         say(f"work directory {stack.workdir}")
         stack.start_postgres()
         stack.start_redis()
+        stack.start_mail_sink()
         stack.commissary("db", "init")
         api = stack.start_api()
         say(f"api at {api} (pid group {stack.procs[-1].popen.pid})")

@@ -79,6 +79,7 @@ class Stack:
     )
     pg_port: int = 0
     redis_port: int = 0
+    smtp_port: int = 0
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(48))
     procs: list[Proc] = field(default_factory=list)
     # False: nothing is pinned (the production shape shares every core).
@@ -186,6 +187,15 @@ class Stack:
     def redis_url(self) -> str:
         return f"redis://127.0.0.1:{self.redis_port}/0"
 
+    def start_mail_sink(self) -> None:
+        """An SMTP server that accepts every mail and keeps none, as a mail relay would take
+        the staff's order mails off the workers' hands."""
+        self.smtp_port = free_port()
+        argv = [str(VENV_BIN / "python"), "-m", "aiosmtpd", "-n", "-c", "aiosmtpd.handlers.Sink"]
+        argv += ["-l", f"127.0.0.1:{self.smtp_port}"]
+        self.spawn("smtp", self._pinned(LOAD_CPUS, argv))
+        wait_for_port(self.smtp_port, "smtp", self)
+
     # -- Commissary processes -------------------------------------------------------------
 
     def app_env(self, **extra: str) -> dict[str, str]:
@@ -205,6 +215,8 @@ class Stack:
             ACCESS_TOKEN_TTL="21600",
             LOG_LEVEL=os.environ.get("BENCH_LOG_LEVEL", "INFO"),
         )
+        if self.smtp_port:
+            env.update(SMTP_HOST="127.0.0.1", SMTP_PORT=str(self.smtp_port), SMTP_STARTTLS="false")
         env.update(extra)
         return env
 

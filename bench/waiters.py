@@ -391,6 +391,7 @@ def main() -> int:
         say(f"work directory {stack.workdir}")
         stack.start_postgres()
         stack.start_redis()
+        stack.start_mail_sink()
         stack.commissary("db", "init")
         api = stack.start_api(workers=args.api_processes)
         say(f"api ({args.api_processes} processes) at {api}")
