@@ -31,6 +31,7 @@ LISTS = {
     "/api/v1/products": catalog_repo.PRODUCT_LIST,
     "/api/v1/products/{product_id}/option-groups": catalog_repo.OPTION_GROUP_LIST,
     "/api/v1/orders": order_repo.ORDER_LIST,
+    "/api/v1/orders/{order_id}/events": order_repo.ORDER_EVENT_LIST,
     "/api/v1/products/{product_id}/ratings": ratings.RATING_LIST,
     "/api/v1/support/conversations": support_repo.CONVERSATION_LIST,
 }

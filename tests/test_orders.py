@@ -25,9 +25,11 @@ async def count_orders(backend: Backend) -> int:
 
 
 async def history(client: httpx.AsyncClient, order_id: int, headers: dict[str, str]) -> list[str]:
-    response = await client.get(f"{ORDERS}/{order_id}/events", headers=headers)
+    response = await client.get(
+        f"{ORDERS}/{order_id}/events", params={"limit": 100}, headers=headers
+    )
     assert response.status_code == 200
-    events = response.json()
+    events = response.json()["items"]
     assert [e["sequence"] for e in events] == list(range(1, len(events) + 1))
     return [e["type"] for e in events]
 
@@ -403,3 +405,25 @@ async def test_out_of_range_ids_and_nul_characters_are_4xx_not_500(
     ]
     assert [r.status_code for r in checks] == [422, 400, 400, 422, 422, 422]
     assert await count_orders(backend) == 0
+
+
+async def test_order_events_list_filters_sorts_and_pages(
+    client: httpx.AsyncClient, backend: Backend, make_user: MakeUser
+) -> None:
+    menu = await make_menu(backend)
+    hero = await make_user()
+    placed = await client.post(ORDERS, json=body((menu.soup.id, 1)), headers=hero.headers)
+    await backend.settle()
+    url = f"{ORDERS}/{placed.json()['id']}/events"
+    page = (await client.get(url, headers=hero.headers)).json()
+    assert (page["total"], page["limit"], page["offset"]) == (3, 20, 0)
+    newest = await client.get(
+        url, params={"type__icontains": "status", "sort": "-sequence"}, headers=hero.headers
+    )
+    assert [e["type"] for e in newest.json()["items"]] == ["status.completed", "status.in_progress"]
+    second = await client.get(url, params={"limit": 1, "offset": 1}, headers=hero.headers)
+    assert [e["sequence"] for e in second.json()["items"]] == [2]
+    refused = await client.get(url, params={"actor_id": 1}, headers=hero.headers)
+    assert (refused.status_code, refused.json()["parameter"]) == (400, "actor_id")
+    stranger = await make_user()
+    assert (await client.get(url, headers=stranger.headers)).status_code == 404

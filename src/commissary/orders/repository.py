@@ -34,9 +34,11 @@ from commissary.core.ids import parse_id
 from commissary.core.listing import (
     EXACT_OPS,
     ORDER_OPS,
+    TEXT_OPS,
     Filter,
     ListQuery,
     ListSpec,
+    bounded_int,
     fetch_page,
     parse_amount,
     parse_datetime,
@@ -73,6 +75,21 @@ ORDER_LIST = ListSpec(
     },
     default_sort=("-id",),
     search=(Order.customer_name,),
+)
+
+
+ORDER_EVENT_LIST = ListSpec(
+    filters={
+        "type": Filter(OrderEvent.type, ops=TEXT_OPS),
+        "sequence": Filter(OrderEvent.sequence, bounded_int(1, 2**31 - 1), ORDER_OPS),
+        "actor": Filter(OrderEvent.actor, ops=EXACT_OPS),
+        "from_status": Filter(OrderEvent.from_status, OrderStatus, EXACT_OPS),
+        "to_status": Filter(OrderEvent.to_status, OrderStatus, EXACT_OPS),
+        "created_at": Filter(OrderEvent.created_at, parse_datetime, ORDER_OPS),
+    },
+    sortable={"sequence": OrderEvent.sequence, "created_at": OrderEvent.created_at},
+    default_sort=("sequence",),
+    search=(OrderEvent.type,),
 )
 
 
@@ -128,6 +145,13 @@ async def list_page(
     if where is not None:
         stmt = stmt.where(where)
     return await fetch_page(session, stmt, query, Order.id.desc())
+
+
+async def events_page(
+    session: AsyncSession, order_id: int, query: ListQuery
+) -> tuple[list[OrderEvent], int]:
+    stmt = select(OrderEvent).where(OrderEvent.order_id == order_id)
+    return await fetch_page(session, stmt, query, OrderEvent.sequence)
 
 
 async def events(session: AsyncSession, order_id: int) -> Sequence[OrderEvent]:

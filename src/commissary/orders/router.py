@@ -76,10 +76,18 @@ async def read_order(order_id: IdPath, user: CurrentUser, session: SessionDep) -
     return to_read(await service.get_visible(session, user, order_id), user)
 
 
-@router.get("/{order_id}/events", response_model=list[OrderEventRead])
-async def list_order_events(order_id: IdPath, user: CurrentUser, session: SessionDep) -> object:
-    """The order's history, oldest first."""
-    return await service.events(session, user, order_id)
+@router.get("/{order_id}/events", response_model=Page[OrderEventRead])
+async def list_order_events(
+    order_id: IdPath,
+    user: CurrentUser,
+    query: Annotated[ListQuery, Depends(list_query(repo.ORDER_EVENT_LIST))],
+    session: SessionDep,
+) -> object:
+    """The order's history, oldest first. Filters: `type`, `sequence`, `actor`,
+    `from_status`, `to_status`, `created_at` (with `__op` suffixes); `sort` by `sequence` or
+    `created_at`; `limit` (≤ 100), `offset`."""
+    items, total = await service.events(session, user, order_id, query)
+    return {"items": items, "total": total, "limit": query.limit, "offset": query.offset}
 
 
 @router.post("/{order_id}/cancel", response_model=OrderRead)

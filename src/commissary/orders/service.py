@@ -252,9 +252,11 @@ async def list_orders(
     return await repo.list_page(session, query, repo.visibility(scope_of(user), user.id))
 
 
-async def events(session: AsyncSession, user: User, order_id: int) -> Sequence[OrderEvent]:
+async def events(
+    session: AsyncSession, user: User, order_id: int, query: ListQuery
+) -> tuple[list[OrderEvent], int]:
     await get_visible(session, user, order_id)
-    return await repo.events(session, order_id)
+    return await repo.events_page(session, order_id, query)
 
 
 async def _locked_for(session: AsyncSession, user: User, order_id: int) -> tuple[Order, Actor]:
