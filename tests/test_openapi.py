@@ -420,3 +420,9 @@ async def test_integer_bounds_are_exact_integers(document: dict[str, Any]) -> No
     for schema in integer_schemas(document):
         for key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
             assert not isinstance(schema.get(key), float), schema
+
+
+async def test_every_operation_has_a_summary_and_a_description(document: dict[str, Any]) -> None:
+    for method, path, operation in operations(document):
+        assert operation.get("summary"), (method, path)
+        assert operation.get("description"), (method, path)

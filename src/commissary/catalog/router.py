@@ -163,6 +163,7 @@ async def read_category(category_id: IdPath, request: Request) -> Response:
 async def replace_category(
     category_id: IdPath, body: CategoryCreate, user: MenuEditor, session: SessionDep
 ) -> object:
+    """Admin or restaurateur: replace a category. Names are unique regardless of case."""
     return await service.update_category(session, category_id, body, user)
 
 
@@ -170,6 +171,7 @@ async def replace_category(
 async def update_category(
     category_id: IdPath, body: CategoryUpdate, user: MenuEditor, session: SessionDep
 ) -> object:
+    """Admin or restaurateur: change a category. Names are unique regardless of case."""
     return await service.update_category(session, category_id, body, user)
 
 

@@ -73,6 +73,8 @@ async def list_orders(
 
 @router.get("/{order_id}", response_model=OrderRead)
 async def read_order(order_id: IdPath, user: CurrentUser, session: SessionDep) -> OrderRead:
+    """One order: a customer's own, a waiter's keyed-in ones, a restaurant's for its owners,
+    any for admin, sales and support; any other is a 404."""
     return to_read(await service.get_visible(session, user, order_id), user)
 
 

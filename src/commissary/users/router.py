@@ -169,6 +169,7 @@ async def logout(
 
 @users_router.get("/me", response_model=UserRead)
 async def read_me(user: CurrentUser) -> object:
+    """The signed-in account."""
     return user
 
 
@@ -198,6 +199,7 @@ async def create_user(body: UserCreate, admin: AdminUser, session: SessionDep) -
 
 @users_router.get("/{user_id:int}", response_model=UserAdminRead)
 async def read_user(user_id: IdPath, _: AdminUser, session: SessionDep) -> object:
+    """Admin: one account."""
     return await service.get_user(session, user_id)
 
 
@@ -205,6 +207,8 @@ async def read_user(user_id: IdPath, _: AdminUser, session: SessionDep) -> objec
 async def replace_user(
     user_id: IdPath, body: UserReplace, admin: AdminUser, session: SessionDep
 ) -> object:
+    """Admin: replace an account's editable fields; a new password or a deactivation signs
+    it out everywhere."""
     return await service.replace_user(session, user_id, body, admin)
 
 
@@ -212,10 +216,14 @@ async def replace_user(
 async def update_user(
     user_id: IdPath, body: UserUpdate, admin: AdminUser, session: SessionDep
 ) -> object:
+    """Admin: change some of an account's fields; a new password or a deactivation signs it
+    out everywhere."""
     return await service.update_user(session, user_id, body, admin)
 
 
 @users_router.delete("/{user_id:int}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_user(user_id: IdPath, admin: AdminUser, session: SessionDep) -> Response:
+    """Admin: delete an account (not one's own); its orders stay, without the link to it,
+    and its ratings are withdrawn."""
     await service.delete_user(session, user_id, admin.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
