@@ -305,6 +305,7 @@ async def test_users_me_answers_other_methods_with_405_not_the_id_route(
         ("POST", "/api/v1/orders/1", "DELETE, GET"),
         ("POST", "/api/v1/users/1", "DELETE, GET, PATCH, PUT"),
         ("DELETE", "/api/v1/products", "GET, POST"),
+        ("OPTIONS", "/api/v1/orders/report", "GET"),
     ],
 )
 async def test_405_allow_lists_every_method_of_the_path(

@@ -71,14 +71,14 @@ async def list_orders(
     }
 
 
-@router.get("/{order_id}", response_model=OrderRead)
+@router.get("/{order_id:int}", response_model=OrderRead)
 async def read_order(order_id: IdPath, user: CurrentUser, session: SessionDep) -> OrderRead:
     """One order: a customer's own, a waiter's keyed-in ones, a restaurant's for its owners,
     any for admin, sales and support; any other is a 404."""
     return to_read(await service.get_visible(session, user, order_id), user)
 
 
-@router.get("/{order_id}/events", response_model=Page[OrderEventRead])
+@router.get("/{order_id:int}/events", response_model=Page[OrderEventRead])
 async def list_order_events(
     order_id: IdPath,
     user: CurrentUser,
@@ -92,7 +92,7 @@ async def list_order_events(
     return {"items": items, "total": total, "limit": query.limit, "offset": query.offset}
 
 
-@router.post("/{order_id}/cancel", response_model=OrderRead)
+@router.post("/{order_id:int}/cancel", response_model=OrderRead)
 async def cancel_order(
     order_id: IdPath, user: CurrentUser, session: SessionDep, body: CancelIn | None = None
 ) -> OrderRead:
@@ -102,7 +102,7 @@ async def cancel_order(
 
 
 @router.delete(
-    "/{order_id}",
+    "/{order_id:int}",
     response_model=OrderRead,
     responses={204: {"description": "The finished order was deleted."}},
 )
@@ -115,7 +115,7 @@ async def delete_order(order_id: IdPath, user: CurrentUser, session: SessionDep)
     return to_read(order, user)
 
 
-@router.post("/{order_id}/status", response_model=OrderRead)
+@router.post("/{order_id:int}/status", response_model=OrderRead)
 async def set_order_status(
     order_id: IdPath, body: StatusIn, user: CurrentUser, session: SessionDep
 ) -> OrderRead:
