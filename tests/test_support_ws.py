@@ -168,6 +168,10 @@ async def test_support_sockets_hear_of_new_conversations(
 ) -> None:
     customer, agent = await make_user(), await make_user(Role.SUPPORT)
     async with socket_of(live, agent) as ws:
+        # The server reads frames only once the socket has joined its channels: an answered
+        # frame says the queue's channel is joined, so no new conversation can slip by.
+        await ws.send(json.dumps({"type": "hello"}))
+        assert (await recv_type(ws, "error"))["code"] == "invalid_frame"
         cid = (await open_conversation(client, customer, "New one"))["id"]
         frame = await recv_type(ws, "conversation")
         assert (frame["conversation"]["id"], frame["conversation"]["subject"]) == (cid, "New one")
