@@ -84,11 +84,20 @@ class OrderLine(Base):
     the order was placed."""
 
     __tablename__ = "order_line"
-    __table_args__ = NEVER_REUSE_IDS
+    __table_args__ = (
+        # The lines of an order; on PostgreSQL it also carries what the sales report sums,
+        # so the report reads the lines of its days' orders from the index alone.
+        Index(
+            "ix_order_line_order_id",
+            "order_id",
+            postgresql_include=["product_name", "quantity", "line_total"],
+        ),
+        NEVER_REUSE_IDS,
+    )
 
     id: Mapped[IdPk]
     order_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("customer_order.id", ondelete="CASCADE"), index=True
+        BigId, ForeignKey("customer_order.id", ondelete="CASCADE")
     )
     product_id: Mapped[int | None] = mapped_column(
         BigId, ForeignKey("product.id", ondelete="SET NULL"), index=True
