@@ -89,6 +89,16 @@ class Settings(BaseSettings):
     order_mail_staff: bool = Field(
         True, description="mail the admins and the restaurant's owners about each accepted order"
     )
+    # `Idempotency-Key` on order placement and checkout (see `core.idempotency`).
+    idempotency_key_ttl: int = Field(
+        24 * 3600, gt=0, description="seconds a key and its stored answer are kept"
+    )
+    idempotency_lease: int = Field(
+        60, gt=0, description="seconds after which an unfinished claim may be taken over"
+    )
+    idempotency_purge_interval: int = Field(
+        3600, gt=0, description="seconds between two purges of expired keys"
+    )
 
     # Public menu answers (products, categories, restaurants), read through a cache: Redis
     # when REDIS_URL is set, else an in-process LRU bounded by CACHE_MAX_BYTES.

@@ -21,6 +21,7 @@ JOB_MODULES = (
     "commissary.ops.jobs",
     "commissary.orders.jobs",
     "commissary.notifications.jobs",
+    "commissary.core.idempotency",
 )
 
 
@@ -34,6 +35,7 @@ PERIODIC = (
     Periodic("orders.sweep", lambda s: s.order_sweep_interval),
     Periodic("ops.relay_outbox", lambda s: s.outbox_relay_interval),
     Periodic("users.purge_unverified", lambda s: s.purge_interval),
+    Periodic("idempotency.purge", lambda s: s.idempotency_purge_interval),
 )
 
 

@@ -6,9 +6,10 @@ from fastapi import APIRouter, Request, Response, status
 
 from commissary.cart import service
 from commissary.cart.schemas import CartItemIn, CartItemUpdate, CartRead, CheckoutIn
+from commissary.core import idempotency
 from commissary.core.deps import SessionDep
 from commissary.core.ids import IdPath
-from commissary.orders.router import ORDERS_PATH, to_read
+from commissary.orders.router import order_location, to_read
 from commissary.orders.schemas import OrderRead
 from commissary.users.dependencies import CurrentUser
 
@@ -53,17 +54,28 @@ async def clear_cart(user: CurrentUser, session: SessionDep) -> Response:
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/checkout", status_code=status.HTTP_202_ACCEPTED, response_model=OrderRead)
+@router.post(
+    "/checkout",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=OrderRead,
+    responses=idempotency.RESPONSES,
+    openapi_extra=idempotency.OPENAPI_EXTRA,
+)
 async def checkout_cart(
     user: CurrentUser,
     session: SessionDep,
     request: Request,
     response: Response,
     body: CheckoutIn | None = None,
-) -> OrderRead:
+) -> object:
     """Order the cart's lines by the same rules as `POST /orders` (202 with the order) and
     empty the cart in the same transaction. An empty cart, or a line that cannot be ordered
-    now, is a 409 that says why; the cart then stays as it was."""
-    order = await service.checkout(session, user, body or CheckoutIn())
-    response.headers["Location"] = f"{str(request.base_url).rstrip('/')}{ORDERS_PATH}/{order.id}"
-    return to_read(order, user)
+    now, is a 409 that says why; the cart then stays as it was. An `Idempotency-Key` works
+    as on `POST /orders`."""
+    data = body or CheckoutIn()
+
+    async def checkout() -> idempotency.Answer:
+        order = await service.checkout(session, user, data)
+        return idempotency.Answer(202, to_read(order, user), order_location(request, order.id))
+
+    return await idempotency.respond(session, request, response, user.id, data, checkout)

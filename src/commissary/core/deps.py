@@ -51,10 +51,16 @@ async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-async def get_statement_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+async def get_statement_session(
+    request: Request, runtime: RuntimeDep
+) -> AsyncIterator[AsyncSession]:
     """The unit of work of a request whose only write is one statement (see
-    ``db.create_statement_sessionmaker``): its after-commit effects run as usual."""
-    async with _unit_of_work(runtime.statement_sessionmaker) as session:
+    ``db.create_statement_sessionmaker``): its after-commit effects run as usual. With an
+    ``Idempotency-Key`` the request also claims the key and stores its answer with the work
+    (see ``core.idempotency``), so it gets a real transaction."""
+    keyed = "idempotency-key" in request.headers
+    sessionmaker = runtime.sessionmaker if keyed else runtime.statement_sessionmaker
+    async with _unit_of_work(sessionmaker) as session:
         yield session
 
 

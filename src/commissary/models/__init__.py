@@ -11,6 +11,7 @@ from commissary.models.catalog import (
     Restaurant,
     restaurant_owner,
 )
+from commissary.models.idempotency import IdempotencyKey
 from commissary.models.ops import AuditLog, OutboxJob
 from commissary.models.order import Fulfillment, Order, OrderEvent, OrderLine, OrderStatus
 from commissary.models.rating import Rating
@@ -26,6 +27,7 @@ __all__ = [
     "ConversationStatus",
     "EmailVerification",
     "Fulfillment",
+    "IdempotencyKey",
     "KitchenMode",
     "Option",
     "OptionGroup",

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response, status
 
+from commissary.core import idempotency
 from commissary.core.deps import SessionDep, StatementSessionDep
 from commissary.core.ids import IdPath
 from commissary.core.listing import ListQuery, Page, list_query
@@ -37,20 +38,34 @@ def to_read(order: Order, user: User | Member) -> OrderRead:
     )
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=OrderRead)
+def order_location(request: Request, order_id: int) -> str:
+    # Built by hand: `url_for` scans every route on each call.
+    return f"{str(request.base_url).rstrip('/')}{ORDERS_PATH}/{order_id}"
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=OrderRead,
+    responses=idempotency.RESPONSES,
+    openapi_extra=idempotency.OPENAPI_EXTRA,
+)
 async def place_order(
     body: OrderCreate,
     user: StatementUser,
     session: StatementSessionDep,
     request: Request,
     response: Response,
-) -> OrderRead:
+) -> object:
     """Accept an order: priced from the menu, stored as `pending`, processed by a worker
-    (allergen check, then the kitchen). Follow it at the `Location` given."""
-    order = await service.place_order(session, user, body)
-    # Built by hand: `url_for` scans every route on each call.
-    response.headers["Location"] = f"{str(request.base_url).rstrip('/')}{ORDERS_PATH}/{order.id}"
-    return to_read(order, user)
+    (allergen check, then the kitchen). Follow it at the `Location` given. Send an
+    `Idempotency-Key` to retry safely: the same key and body replay the first answer."""
+
+    async def place() -> idempotency.Answer:
+        order = await service.place_order(session, user, body)
+        return idempotency.Answer(202, to_read(order, user), order_location(request, order.id))
+
+    return await idempotency.respond(session, request, response, user.id, body, place)
 
 
 @router.get("", response_model=Page[OrderRead])
