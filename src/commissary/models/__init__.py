@@ -10,6 +10,7 @@ from commissary.models.catalog import (
     Product,
     Restaurant,
     restaurant_owner,
+    restaurant_staff,
 )
 from commissary.models.ops import AuditLog, OutboxJob
 from commissary.models.order import Fulfillment, Order, OrderEvent, OrderLine, OrderStatus
@@ -42,4 +43,5 @@ __all__ = [
     "SupportMessage",
     "User",
     "restaurant_owner",
+    "restaurant_staff",
 ]
