@@ -7,12 +7,12 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
-    Discriminator,
     Field,
+    PlainValidator,
     StringConstraints,
-    Tag,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from commissary.catalog.schemas import Price
 from commissary.core.ids import Id
@@ -83,14 +83,26 @@ def _line_kind(value: Any) -> str | None:
     return "menu" if menu else "ad_hoc"
 
 
+LINE_KIND = (
+    "a line has either `product_id` (from the menu) or `product_name` and `unit_price` "
+    "(ad hoc, staff only), not both or neither"
+)
+
+
+def _item(value: Any) -> OrderItemIn | AdHocItemIn:
+    """A menu line or an ad-hoc line, validated as that kind, so that an error names the
+    line's own field (``items.0.quantity``)."""
+    match _line_kind(value):
+        case "menu":
+            return value if isinstance(value, OrderItemIn) else OrderItemIn.model_validate(value)
+        case "ad_hoc":
+            return value if isinstance(value, AdHocItemIn) else AdHocItemIn.model_validate(value)
+    raise PydanticCustomError("line_kind", LINE_KIND)
+
+
 OrderItem = Annotated[
-    Annotated[OrderItemIn, Tag("menu")] | Annotated[AdHocItemIn, Tag("ad_hoc")],
-    Discriminator(
-        _line_kind,
-        custom_error_type="line_kind",
-        custom_error_message="a line has either `product_id` (from the menu) or "
-        "`product_name` and `unit_price` (ad hoc, staff only), not both or neither",
-    ),
+    OrderItemIn | AdHocItemIn,
+    PlainValidator(_item, json_schema_input_type=OrderItemIn | AdHocItemIn),
 ]
 
 
