@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from sqlalchemy import event
 
 from commissary.models import Role
 from tests.conftest import PASSWORD, Backend, MakeUser
@@ -369,3 +370,35 @@ async def test_existing_waiter_membership_helper_matches_the_api(
     admin = await make_user(Role.ADMIN)
     read = await client.get(f"{USERS}/{waiter.user.id}", headers=admin.headers)
     assert read.json()["restaurant_ids"] == [menu.restaurant.id]
+
+
+async def test_a_waiters_menu_order_runs_no_more_statements_than_a_customers(
+    client: httpx.AsyncClient, backend: Backend, make_user: MakeUser
+) -> None:
+    """The waiter check rides on placement's menu read: an order without ad-hoc lines makes
+    no extra query. (On PostgreSQL the menu and insert statements go to the driver directly
+    and are not seen here; on SQLite every statement is.)"""
+    menu = await make_menu(backend)
+    waiter, hero = await waiter_of(make_user, menu), await make_user()
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    async def place(body: dict[str, Any], headers: dict[str, str]) -> list[str]:
+        await backend.settle()
+        statements.clear()
+        event.listen(backend.runtime.engine.sync_engine, "before_cursor_execute", count)
+        try:
+            response = await client.post(ORDERS, json=body, headers=headers)
+        finally:
+            event.remove(backend.runtime.engine.sync_engine, "before_cursor_execute", count)
+        assert response.status_code == 202, response.text
+        inserts = (n for n, s in enumerate(statements) if "INSERT INTO customer_order" in s)
+        return statements[: next(inserts, len(statements))]
+
+    items = [{"product_id": menu.soup.id, "quantity": 1}]
+    by_customer = await place({"items": items}, hero.headers)
+    by_waiter = await place(walk_in(*items), waiter.headers)
+    assert len(by_waiter) == len(by_customer)
+    assert not [s for s in by_waiter if s.lstrip().startswith("SELECT restaurant_staff")]

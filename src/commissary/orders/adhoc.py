@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commissary.core.errors import Forbidden, InvalidInput
 from commissary.core.money import line_total, money_text
-from commissary.models import OrderLine, Role
+from commissary.models import OrderLine, Role, User
 from commissary.orders import repository as repo
 from commissary.orders.schemas import AdHocItemIn, OrderItem, OrderItemIn
 from commissary.users.auth_service import Member
@@ -118,7 +118,7 @@ def refuse_customer(items: Iterable[OrderItem]) -> None:
         )
 
 
-async def restaurant(session: AsyncSession, user: Member | Any, restaurant_id: int | None) -> Any:
+async def restaurant(session: AsyncSession, user: User | Member, restaurant_id: int | None) -> Any:
     """The restaurant of an order made only of ad-hoc lines, as a row shaped like a menu
     row's restaurant part (with ``currency`` and ``is_staff``): ``restaurant_id``, or the
     waiter's restaurant when they belong to exactly one."""
