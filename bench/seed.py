@@ -131,8 +131,10 @@ async def create_accounts(
     count: int,
     *,
     allergic_share: float = 0.0,
+    restaurant_ids: Sequence[int] = (),
 ) -> list[str]:
     """``count`` verified, active accounts ``{prefix}{n}@bench.example``; returns the e-mails.
+    Waiters serve in ``restaurant_ids`` (their memberships are cloned with them).
 
     One is created through the API, as an admin creates accounts; the others are cloned from
     it in one SQL statement (argon2 a thousand times would take minutes). Every column is
@@ -148,6 +150,7 @@ async def create_accounts(
             "full_name": f"{prefix.title()} template",
             "role": role,
             "planet": "Terra",
+            **({"restaurant_ids": list(restaurant_ids)} if restaurant_ids else {}),
         },
     )
     conn = await asyncpg.connect(database_url)
@@ -170,6 +173,13 @@ async def create_accounts(
                 WHERE t.id = $2""",  # noqa: S608 - names from the catalog, values are numbers
             count,
             int(str(template["id"])),
+        )
+        await conn.execute(
+            """INSERT INTO restaurant_staff (restaurant_id, user_id)
+               SELECT s.restaurant_id, u.id FROM restaurant_staff s, user_account u
+               WHERE s.user_id = $1 AND u.email LIKE $2 AND u.id <> $1""",
+            int(str(template["id"])),
+            f"{prefix}%@bench.example",
         )
     finally:
         await conn.close()

@@ -275,7 +275,15 @@ async def scenario(stack: Stack, api: str, args: argparse.Namespace) -> dict[str
         customer_emails = await seed.create_accounts(
             client, admin, db, "customer", "customer", customers, allergic_share=0.1
         )
-        waiter_emails = await seed.create_accounts(client, admin, db, "waiter", "waiter", waiters)
+        waiter_emails = await seed.create_accounts(
+            client,
+            admin,
+            db,
+            "waiter",
+            "waiter",
+            waiters,
+            restaurant_ids=[menu.restaurant_id, menu.other_restaurant_id],
+        )
         users = [User(e, "customer") for e in customer_emails]
         users += [User(e, "waiter") for e in waiter_emails]
         say(

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from commissary.models import KitchenMode, Product, Restaurant, restaurant_owner
+from commissary.models import KitchenMode, Product, Restaurant, restaurant_owner, restaurant_staff
 from tests.conftest import Backend
 
 
@@ -59,3 +59,12 @@ async def make_menu(
         )
         await session.commit()
     return menu
+
+
+async def add_waiter(backend: Backend, restaurant_id: int, user_id: int) -> None:
+    """Make ``user_id`` a waiter of the restaurant, as an admin or its owner would."""
+    async with backend.runtime.sessionmaker() as session:
+        await session.execute(
+            restaurant_staff.insert().values(restaurant_id=restaurant_id, user_id=user_id)
+        )
+        await session.commit()

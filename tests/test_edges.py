@@ -14,7 +14,7 @@ from commissary.core.mail import Mail, Mailer
 from commissary.main import create_app
 from commissary.models import KitchenMode, Role, User
 from tests.conftest import Backend, MakeUser, make_settings
-from tests.menu import make_menu
+from tests.menu import add_waiter, make_menu
 from tests.servers import Mailbox
 from tests.test_orders import ORDERS, body
 
@@ -109,6 +109,7 @@ async def test_staff_cannot_order_for_a_deactivated_customer(
     menu = await make_menu(backend)
     waiter = await make_user(Role.WAITER)
     gone = await make_user(is_active=False)
+    await add_waiter(backend, menu.restaurant.id, waiter.user.id)
     response = await client.post(
         ORDERS, json=body((menu.soup.id, 1), customer_id=gone.user.id), headers=waiter.headers
     )

@@ -12,7 +12,7 @@ from sqlalchemy import func, select, update
 from commissary.core.db import utcnow
 from commissary.models import IdempotencyKey, Order, Role
 from tests.conftest import Account, Backend, MakeUser
-from tests.menu import make_menu
+from tests.menu import add_waiter, make_menu
 from tests.test_cart import CHECKOUT, add
 from tests.test_orders import body
 
@@ -110,6 +110,7 @@ async def test_twenty_identical_requests_at_once_place_one_order(
 ) -> None:
     menu = await make_menu(backend)
     waiter = await make_user(Role.WAITER)
+    await add_waiter(backend, menu.restaurant.id, waiter.user.id)
     order = body((menu.soup.id, 1), customer_name="Table 12")
     headers = keyed(waiter, "tablet-3:0042")
     answers = await asyncio.gather(
@@ -128,6 +129,25 @@ async def test_twenty_identical_requests_at_once_place_one_order(
     retry = await client.post(ORDERS, json=order, headers=keyed(waiter, "tablet-3:0042"))
     assert (retry.status_code, retry.headers[REPLAYED]) == (202, "true")
     assert retry.json()["id"] == fresh[0].json()["id"]
+
+
+async def test_identical_failing_requests_at_once_never_answer_500(
+    client: httpx.AsyncClient, backend: Backend, make_user: MakeUser
+) -> None:
+    """A failed placement releases its claim while others look it up: each of them either
+    claims the key afresh or sees it in progress."""
+    menu = await make_menu(backend)
+    waiter = await make_user(Role.WAITER)  # not one of the restaurant's waiters: refused
+    order = body((menu.soup.id, 1), customer_name="Table 7")
+    headers = keyed(waiter, "tablet-9:0001")
+    answers = await asyncio.gather(
+        *(client.post(ORDERS, json=order, headers=headers) for _ in range(60))
+    )
+    assert {a.status_code for a in answers} <= {403, 409}, [a.text for a in answers]
+    assert await count(backend, Order) == 0
+    await add_waiter(backend, menu.restaurant.id, waiter.user.id)
+    placed = await client.post(ORDERS, json=order, headers=headers)
+    assert placed.status_code == 202, placed.text
 
 
 async def test_a_failed_placement_does_not_use_up_the_key(

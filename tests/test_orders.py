@@ -10,7 +10,7 @@ from sqlalchemy import func, select, update
 
 from commissary.models import KitchenMode, Order, OrderEvent, Product, Role
 from tests.conftest import Backend, MakeUser
-from tests.menu import make_menu
+from tests.menu import add_waiter, make_menu
 
 ORDERS = "/api/v1/orders"
 
@@ -365,6 +365,7 @@ async def test_staff_order_for_a_hero_checks_the_heros_allergies(
     menu = await make_menu(backend)
     waiter = await make_user(Role.WAITER)
     hero = await make_user(allergies=["gluten"])
+    await add_waiter(backend, menu.restaurant.id, waiter.user.id)
     placed = await client.post(
         ORDERS, json=body((menu.cake.id, 1), customer_id=hero.user.id), headers=waiter.headers
     )

@@ -27,7 +27,7 @@ USER_READ_FIELDS = {
     "allergies",
     "created_at",
 }
-ADMIN_READ_FIELDS = USER_READ_FIELDS | {"is_active", "verified_at", "updated_at"}
+ADMIN_READ_FIELDS = USER_READ_FIELDS | {"is_active", "verified_at", "updated_at", "restaurant_ids"}
 GAMORA = {
     "email": "Gamora@Example.com",
     "password": "zen-whoberi-1",

@@ -24,6 +24,7 @@ from commissary.catalog.schemas import (
     RestaurantReplace,
     RestaurantUpdate,
 )
+from commissary.catalog.staff_router import router as staff_router
 from commissary.core.cached_reads import CACHED_RESPONSE, JSON, Fresh, list_key, serve
 from commissary.core.deps import RuntimeDep, SessionDep
 from commissary.core.ids import MAX_ID, IdPath
@@ -290,3 +291,4 @@ async def delete_product_image(
 
 
 router.include_router(options_router)
+router.include_router(staff_router)

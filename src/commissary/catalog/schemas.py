@@ -349,3 +349,14 @@ class RatingRead(BaseModel):
     author: str = Field(description="The first name of the customer who rated.")
     created_at: dt.datetime
     updated_at: dt.datetime
+
+
+class WaiterRead(BaseModel):
+    """A waiter of a restaurant, as its owners see them."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    email: str
+    full_name: str
+    is_active: bool

@@ -20,7 +20,7 @@ from commissary.core.money import money_text
 from commissary.models import Order, OrderStatus, Product, Role, User
 from commissary.orders import repository as order_repo
 from commissary.orders import service as orders
-from commissary.orders.schemas import OrderCreate, OrderItemIn
+from commissary.orders.schemas import OrderCreate, OrderItem, OrderItemIn
 from commissary.orders.state import TERMINAL
 from commissary.users import repository as user_repo
 from commissary.users import service as users
@@ -284,7 +284,7 @@ def orders_create(
 
     async def use_case(session: AsyncSession) -> Order:
         customer = await lookup.hero(session, hero)
-        items = [
+        items: list[OrderItem] = [
             OrderItemIn(product_id=(await lookup.meal(session, ref)).id, quantity=quantity)
             for ref, quantity in wanted
         ]

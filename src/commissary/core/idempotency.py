@@ -200,23 +200,30 @@ async def _claim(session: AsyncSession, member_id: int, key: str, print_: str) -
         "expires_at": expires,
     }
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    inserted = await session.execute(
-        insert(IdempotencyKey)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["user_id", "key"])
-        .returning(IdempotencyKey.id)
-    )
-    claim_id = inserted.scalar()
-    if claim_id is not None:
-        await commit(session)
-        return Claim(claim_id, now)
-    row = (
-        await session.execute(
+    row = None
+    # The claim that stood in the way may be released (its work failed) before we read it:
+    # then the key is free again, and the insert is tried once more.
+    for _ in range(3):
+        inserted = await session.execute(
+            insert(IdempotencyKey)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["user_id", "key"])
+            .returning(IdempotencyKey.id)
+        )
+        claim_id = inserted.scalar()
+        if claim_id is not None:
+            await commit(session)
+            return Claim(claim_id, now)
+        row = await session.scalar(
             select(IdempotencyKey).where(
                 IdempotencyKey.user_id == member_id, IdempotencyKey.key == key
             )
         )
-    ).scalar_one()
+        if row is not None:
+            break
+    if row is None:
+        await rollback(session)
+        raise KeyInProgress(f"a request with this {HEADER} is still in progress; retry in a moment")
     session.expunge(row)
     stale = now - dt.timedelta(seconds=settings.idempotency_lease)
     if row.expires_at > now:

@@ -10,6 +10,7 @@ from commissary.models.catalog import (
     Product,
     Restaurant,
     restaurant_owner,
+    restaurant_staff,
 )
 from commissary.models.idempotency import IdempotencyKey
 from commissary.models.ops import AuditLog, OutboxJob
@@ -44,4 +45,5 @@ __all__ = [
     "SupportMessage",
     "User",
     "restaurant_owner",
+    "restaurant_staff",
 ]

@@ -25,6 +25,22 @@ restaurant_owner = Table(
     Column("user_id", BigId, ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True),
 )
 
+# The waiters of a restaurant: they key in orders there (see ``orders.adhoc``).
+restaurant_staff = Table(
+    "restaurant_staff",
+    Base.metadata,
+    Column(
+        "restaurant_id", BigId, ForeignKey("restaurant.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column(
+        "user_id",
+        BigId,
+        ForeignKey("user_account.id", ondelete="CASCADE"),
+        primary_key=True,
+        index=True,
+    ),
+)
+
 
 class Restaurant(Base):
     __tablename__ = "restaurant"

@@ -3,9 +3,10 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import secrets
+from typing import Any
 
 from sqlalchemy import JSON, Enum, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from commissary.core.db import NEVER_REUSE_IDS, Base, IdPk, utcnow
 
@@ -50,3 +51,13 @@ class User(Base):
     # the account it was issued to, and a new key (password change, deactivation) revokes
     # every token issued before.
     token_key: Mapped[str] = mapped_column(String(32), default=new_token_key)
+
+    # A waiter's restaurants (``restaurant_staff``); loaded explicitly where an answer shows
+    # ``restaurant_ids``.
+    restaurants: Mapped[list[Any]] = relationship(
+        "Restaurant", secondary="restaurant_staff", lazy="raise", order_by="Restaurant.id"
+    )
+
+    @property
+    def restaurant_ids(self) -> list[int]:
+        return [restaurant.id for restaurant in self.restaurants]

@@ -21,6 +21,7 @@ from sqlalchemy import (
     delete,
     exists,
     false,
+    func,
     insert,
     select,
     union_all,
@@ -54,6 +55,7 @@ from commissary.models import (
     Product,
     Restaurant,
     restaurant_owner,
+    restaurant_staff,
 )
 
 ORDER_LIST = ListSpec(
@@ -181,6 +183,14 @@ MENU_COLUMNS = (
     Restaurant.timezone,
     Restaurant.opening_hours,
     exists().where(OptionGroup.product_id == Product.id).label("has_options"),
+    # Whether the member placing the order is a waiter of the restaurant: checked in the same
+    # read, so a waiter's order costs no extra round trip.
+    exists()
+    .where(
+        restaurant_staff.c.restaurant_id == Product.restaurant_id,
+        restaurant_staff.c.user_id == bindparam("member_id", type_=BigInteger),
+    )
+    .label("is_staff"),
 )
 
 
@@ -201,10 +211,13 @@ MENU_QUERY_PG = DriverStatement(
 )
 
 
-async def menu_rows(session: AsyncSession, product_ids: Collection[int]) -> Sequence[Row[Any]]:
-    """The ordered products with their restaurant's state, in one query (placement's read).
+async def menu_rows(
+    session: AsyncSession, product_ids: Collection[int], member_id: int = 0
+) -> Sequence[Row[Any]]:
+    """The ordered products with their restaurant's state, in one query (placement's read),
+    and whether ``member_id`` is one of the restaurant's waiters (``is_staff``).
     On PostgreSQL the rows are named tuples with the same attributes (see ``DriverStatement``)."""
-    params = {"product_ids": list(product_ids)}
+    params = {"product_ids": list(product_ids), "member_id": member_id}
     if session.get_bind().dialect.name == "postgresql":
         return typing.cast(Sequence[Row[Any]], await MENU_QUERY_PG.fetch(session, params))
     rows: Sequence[Row[Any]] = (await session.execute(MENU_QUERY, params)).all()
@@ -216,6 +229,42 @@ async def is_restaurant_owner(session: AsyncSession, user_id: int, restaurant_id
         restaurant_owner.c.user_id == user_id, restaurant_owner.c.restaurant_id == restaurant_id
     )
     return await session.scalar(stmt) is not None
+
+
+async def staff_restaurant_ids(session: AsyncSession, user_id: int) -> Sequence[int]:
+    """The restaurants ``user_id`` is a waiter of."""
+    stmt = (
+        select(restaurant_staff.c.restaurant_id)
+        .where(restaurant_staff.c.user_id == user_id)
+        .order_by(restaurant_staff.c.restaurant_id)
+    )
+    return (await session.scalars(stmt)).all()
+
+
+async def restaurant_row(session: AsyncSession, restaurant_id: int, member_id: int) -> Any:
+    """A restaurant as placement checks it when no menu line names it: its state, its
+    currency (its menu's; EUR for an empty menu) and whether ``member_id`` is its waiter."""
+    currency = (
+        select(Product.currency)
+        .where(Product.restaurant_id == Restaurant.id)
+        .order_by(Product.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    is_staff = exists().where(
+        restaurant_staff.c.restaurant_id == Restaurant.id,
+        restaurant_staff.c.user_id == member_id,
+    )
+    stmt = select(
+        Restaurant.id.label("restaurant_id"),
+        Restaurant.name.label("restaurant_name"),
+        Restaurant.is_active.label("restaurant_is_active"),
+        Restaurant.timezone,
+        Restaurant.opening_hours,
+        func.coalesce(currency, "EUR").label("currency"),
+        is_staff.label("is_staff"),
+    ).where(Restaurant.id == restaurant_id)
+    return (await session.execute(stmt)).first()
 
 
 ORDER_T = typing.cast(Table, Order.__table__)

@@ -1,17 +1,20 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
+    PlainValidator,
     StringConstraints,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
+from commissary.catalog.schemas import Price
 from commissary.core.ids import Id
 from commissary.core.money import MoneyOut
 from commissary.core.schemas import Input, Lax
@@ -50,6 +53,59 @@ class OrderItemIn(Input):
     ] = []
 
 
+ProductName = Annotated[str, *_text(1, 120)]
+
+
+class AdHocItemIn(Input):
+    """A line that is not on the menu, named and priced by restaurant staff (waiter,
+    restaurateur, admin). Lines of one order with the same name (trimmed, case-insensitive)
+    and price are one line; one name at two prices is refused. Ad-hoc lines are checked
+    against allergies only through the ``ingredients`` and ``allergens`` given here."""
+
+    product_name: ProductName
+    unit_price: Price
+    quantity: int = Field(gt=0, le=MAX_QUANTITY)
+    ingredients: Tags = []
+    allergens: Tags = []
+
+
+def _line_kind(value: Any) -> str | None:
+    """``menu`` for a line with ``product_id``, ``ad_hoc`` for one with ``product_name`` or
+    ``unit_price``; None (refused, naming the line) for both or neither."""
+    if isinstance(value, OrderItemIn | AdHocItemIn):
+        return "menu" if isinstance(value, OrderItemIn) else "ad_hoc"
+    if not isinstance(value, dict):
+        return None
+    menu = "product_id" in value
+    ad_hoc = "product_name" in value or "unit_price" in value
+    if menu == ad_hoc:
+        return None
+    return "menu" if menu else "ad_hoc"
+
+
+LINE_KIND = (
+    "a line has either `product_id` (from the menu) or `product_name` and `unit_price` "
+    "(ad hoc, staff only), not both or neither"
+)
+
+
+def _item(value: Any) -> OrderItemIn | AdHocItemIn:
+    """A menu line or an ad-hoc line, validated as that kind, so that an error names the
+    line's own field (``items.0.quantity``)."""
+    match _line_kind(value):
+        case "menu":
+            return value if isinstance(value, OrderItemIn) else OrderItemIn.model_validate(value)
+        case "ad_hoc":
+            return value if isinstance(value, AdHocItemIn) else AdHocItemIn.model_validate(value)
+    raise PydanticCustomError("line_kind", LINE_KIND)
+
+
+OrderItem = Annotated[
+    OrderItemIn | AdHocItemIn,
+    PlainValidator(_item, json_schema_input_type=OrderItemIn | AdHocItemIn),
+]
+
+
 class LineOptionRead(BaseModel):
     """A chosen option as it was when the order was placed."""
 
@@ -64,9 +120,11 @@ class LineOptionRead(BaseModel):
 class OrderCreate(Input):
     """A new order. Prices come from the menu. Staff (waiter, restaurateur, admin) may order
     for a registered customer with ``customer_id``, or for a walk-in with ``customer_name``
-    and the walk-in's declared ``allergies``."""
+    and the walk-in's declared ``allergies``, and may add ad-hoc lines (``product_name``,
+    ``unit_price``, ``quantity``) in ``restaurant_id`` (a waiter's own restaurant when they
+    have exactly one). Line totals and the total are always computed by the server."""
 
-    items: Annotated[list[OrderItemIn], Field(min_length=1, max_length=MAX_LINES)]
+    items: Annotated[list[OrderItem], Field(min_length=1, max_length=MAX_LINES)]
     restaurant_id: Id | None = None
     fulfillment: Annotated[Fulfillment, Lax] = Fulfillment.PICKUP
     delivery_address: Address | None = None

@@ -19,10 +19,10 @@ from commissary.core.listing import ListQuery
 from commissary.core.money import money_text, round_money
 from commissary.models import Order, OrderEvent, OrderLine, OrderStatus, Role, User
 from commissary.ops import audit
-from commissary.orders import pricing
+from commissary.orders import adhoc, pricing
 from commissary.orders import repository as repo
 from commissary.orders.kitchen import PROCESS_JOB
-from commissary.orders.schemas import OrderCreate
+from commissary.orders.schemas import OrderCreate, OrderItemIn
 from commissary.orders.state import ACTIVE, TERMINAL, Actor, created_event, transition
 from commissary.users.auth_service import Member
 
@@ -54,6 +54,7 @@ async def _orderer(session: AsyncSession, user: User | Member, data: OrderCreate
         for field in ("customer_id", "customer_name", "allergies"):
             if getattr(data, field) is not None:
                 raise Forbidden(f"only staff may set `{field}`", code="staff_only_field")
+        adhoc.refuse_customer(data.items)
         return Orderer(user.id, user.full_name, list(user.allergies), None)
     if user.role not in STAFF_ROLES:
         raise Forbidden("only customers and restaurant staff place orders")
@@ -73,10 +74,12 @@ async def _orderer(session: AsyncSession, user: User | Member, data: OrderCreate
     return Orderer(None, data.customer_name, list(data.allergies or []), waiter_id)
 
 
-def _check_menu(data: OrderCreate, rows: Sequence[Row[Any]]) -> Row[Any]:
-    """Validate the lines against the menu; return the row of one of the products, which
+def _check_menu(
+    data: OrderCreate, items: Sequence[OrderItemIn], rows: Sequence[Row[Any]]
+) -> Row[Any]:
+    """Validate the menu lines against the menu; return the row of one of the products, which
     carries the restaurant they all belong to."""
-    wanted = {item.product_id for item in data.items}
+    wanted = {item.product_id for item in items}
     unknown = sorted(wanted - {row.id for row in rows})
     if unknown:
         raise InvalidInput(
@@ -102,19 +105,28 @@ def _check_menu(data: OrderCreate, rows: Sequence[Row[Any]]) -> Row[Any]:
         )
     if len({row.currency for row in rows}) > 1:
         raise InvalidInput("the items are priced in different currencies", code="mixed_currencies")
+    _check_open(first)
+    return first
+
+
+def _check_open(first: Any) -> None:
+    """The restaurant takes orders now."""
     if not first.restaurant_is_active:
         raise Conflict(
             f"restaurant {first.restaurant_id} is not taking orders", code="restaurant_inactive"
         )
     if not hours.is_open(first.opening_hours, first.timezone, utcnow()):
         raise Conflict(f"{first.restaurant_name} is closed now", code="restaurant_closed")
-    return first
 
 
 async def _within_limits(session: AsyncSession, user: User | Member, data: OrderCreate) -> None:
     """Per-member placement rate and per-line quantity ceiling (`ORDER_*` settings)."""
     settings = jobs.runtime_of(session).settings
-    too_many = [i.product_id for i in data.items if i.quantity > settings.order_max_quantity]
+    too_many = [
+        i.product_id
+        for i in data.items
+        if isinstance(i, OrderItemIn) and i.quantity > settings.order_max_quantity
+    ]
     if too_many:
         raise InvalidInput(
             f"at most {settings.order_max_quantity} of one product per order",
@@ -135,7 +147,29 @@ async def _within_limits(session: AsyncSession, user: User | Member, data: Order
 def _priced_lines(
     data: OrderCreate, rows: Sequence[Row[Any]], groups: pricing.Groups, max_quantity: int
 ) -> list[OrderLine]:
-    return pricing.priced_lines(data.items, rows, groups, max_quantity)
+    """Menu lines priced from the menu, then the ad-hoc lines priced by staff."""
+    items, ad_hoc = adhoc.split(data.items)
+    lines = pricing.priced_lines(items, rows, groups, max_quantity)
+    return lines + adhoc.priced_lines(ad_hoc, lines, max_quantity) if ad_hoc else lines
+
+
+async def _menu_of(
+    session: AsyncSession, user: User | Member, data: OrderCreate, items: Sequence[OrderItemIn]
+) -> tuple[Sequence[Row[Any]], Any]:
+    """The menu rows of the order's menu lines and the restaurant's row (from the menu, or
+    for ad-hoc lines only, ``adhoc.restaurant``); a waiter orders only where they serve."""
+    if items:
+        rows = await repo.menu_rows(session, {i.product_id for i in items}, user.id)
+        menu = _check_menu(data, items, rows)
+    else:
+        rows, menu = [], await adhoc.restaurant(session, user, data.restaurant_id)
+        _check_open(menu)
+    if user.role is Role.WAITER and not menu.is_staff:
+        raise Forbidden(
+            f"you are not a waiter of restaurant {menu.restaurant_id}",
+            code="not_restaurant_staff",
+        )
+    return rows, menu
 
 
 LINE_FIELDS = (
@@ -176,13 +210,13 @@ async def place_order(session: AsyncSession, user: User | Member, data: OrderCre
     is its own job record, so no outbox row is needed."""
     await _within_limits(session, user, data)
     orderer = await _orderer(session, user, data)
-    rows = await repo.menu_rows(session, {i.product_id for i in data.items})
-    menu = _check_menu(data, rows)
+    items = adhoc.split(data.items)[0]
+    rows, menu = await _menu_of(session, user, data, items)
     if user.role is Role.RESTAURATEUR and not await repo.is_restaurant_owner(
         session, user.id, menu.restaurant_id
     ):
         raise Forbidden("restaurateurs order only in their own restaurants")
-    groups = await pricing.groups_for(session, data.items, rows)
+    groups = await pricing.groups_for(session, items, rows)
     max_quantity = jobs.runtime_of(session).settings.order_max_quantity
     lines = _priced_lines(data, rows, groups, max_quantity)
     total = round_money(sum((line.line_total for line in lines), start=Decimal(0)))

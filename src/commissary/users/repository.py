@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
 
 from commissary.core.db import DriverStatement
 from commissary.core.listing import (
@@ -74,7 +75,8 @@ async def get_by_email(session: AsyncSession, email: str) -> User | None:
 
 
 async def list_page(session: AsyncSession, query: ListQuery) -> tuple[list[User], int]:
-    return await fetch_page(session, select(User), query, User.id)
+    stmt = select(User).options(selectinload(User.restaurants))
+    return await fetch_page(session, stmt, query, User.id)
 
 
 async def unverified_ids_older_than(

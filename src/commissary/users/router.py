@@ -191,10 +191,24 @@ async def list_users(
     return {"items": items, "total": total, "limit": query.limit, "offset": query.offset}
 
 
-@users_router.post("", status_code=status.HTTP_201_CREATED, response_model=UserAdminRead)
-async def create_user(body: UserCreate, admin: AdminUser, session: SessionDep) -> object:
-    """Admin: create an account of any role, already verified."""
-    return await service.create_user(session, body, actor_id=admin.id, verified=True)
+@users_router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserAdminRead,
+    responses={
+        403: {
+            "description": "Not an admin, or a restaurateur creating anything but a waiter "
+            "of restaurants they own (`code`: `forbidden`, or `not_restaurant_owner` for "
+            "restaurants that are not theirs)."
+        }
+    },
+)
+async def create_user(body: UserCreate, actor: CurrentUser, session: SessionDep) -> object:
+    """Create an account, already verified: an admin of any role; a restaurateur a waiter
+    (`role: waiter`) of restaurants they own (`restaurant_ids`)."""
+    return await service.create_user(
+        session, body, actor_id=actor.id, verified=True, actor_role=actor.role
+    )
 
 
 @users_router.get("/{user_id:int}", response_model=UserAdminRead)

@@ -5,6 +5,7 @@ from typing import Annotated
 
 from pydantic import (
     AfterValidator,
+    AliasChoices,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -13,6 +14,7 @@ from pydantic import (
     model_validator,
 )
 
+from commissary.core.ids import Id
 from commissary.core.schemas import Input, Lax, NotNull
 from commissary.core.text import Tags, free_text, plain_text
 from commissary.models import Role
@@ -77,7 +79,20 @@ class UserRead(BaseModel):
     created_at: dt.datetime
 
 
+RestaurantIds = Annotated[
+    list[Id],
+    Field(
+        max_length=50,
+        description="The restaurants a waiter serves in (only for `role: waiter`).",
+    ),
+    AfterValidator(lambda ids: list(dict.fromkeys(ids))),
+]
+
+
 class UserAdminRead(UserRead):
+    restaurant_ids: list[int] = Field(
+        description="The restaurants a waiter serves in; empty for other roles."
+    )
     is_active: bool
     verified_at: dt.datetime | None
     updated_at: dt.datetime
@@ -158,13 +173,23 @@ class MeUpdate(Input):
 
 
 class UserCreate(Input):
+    """A new account. ``name`` is accepted for ``full_name``. A restaurateur creates only
+    waiters (``role: waiter``) with ``restaurant_ids`` of restaurants they own."""
+
     email: Email
     password: NewPassword
-    full_name: FullName
+    full_name: Annotated[
+        FullName,
+        Field(
+            validation_alias=AliasChoices("full_name", "name"),
+            description="The person's name; `name` is accepted as an alias.",
+        ),
+    ]
     role: Annotated[Role, Lax] = Role.CUSTOMER
     planet: Planet | None = None
     allergies: Allergies = []
     is_active: bool = True
+    restaurant_ids: RestaurantIds | None = None
 
 
 class UserReplace(Input):
@@ -176,6 +201,7 @@ class UserReplace(Input):
     is_active: bool = True
     is_verified: bool = True
     password: NewPassword | None = None
+    restaurant_ids: RestaurantIds = []
 
 
 class UserUpdate(Input):
@@ -187,3 +213,4 @@ class UserUpdate(Input):
     is_active: Annotated[bool | None, NotNull] = None
     is_verified: Annotated[bool | None, NotNull] = None
     password: Annotated[NewPassword | None, NotNull] = None
+    restaurant_ids: Annotated[RestaurantIds | None, NotNull] = None

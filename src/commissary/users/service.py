@@ -16,10 +16,11 @@ from commissary.core.cache import invalidate_menu
 from commissary.core.db import only_read, release, utcnow
 from commissary.core.errors import Conflict, InvalidInput, NotFound, field_error, reject_nulls
 from commissary.core.listing import ListQuery
-from commissary.models import Role, User
+from commissary.models import Restaurant, Role, User
 from commissary.models.user import new_token_key
 from commissary.ops import audit
 from commissary.users import repository as repo
+from commissary.users import staff
 from commissary.users.rules import is_reserved_domain
 from commissary.users.schemas import MeUpdate, UserCreate, UserReplace, UserUpdate
 
@@ -75,11 +76,20 @@ async def create_user(
     *,
     actor_id: int | None,
     verified: bool,
+    actor_role: Role | None = None,
 ) -> User:
-    """Create an account. Self-registered accounts start unverified and are sent a code."""
+    """Create an account. Self-registered accounts start unverified and are sent a code.
+    ``actor_role`` (of ``actor_id``) limits what may be created: a restaurateur creates only
+    waiters of restaurants they own (see ``staff``); None is the system or the operator."""
+    if actor_role is not None:
+        staff.check_creator(actor_role, data.role, data.restaurant_ids)
     _check_domain(session, data.email)
     password_hash = await _hash_new(session, data.password)
-    return await _insert_user(session, data, password_hash, actor_id=actor_id, verified=verified)
+    actor = (actor_id, actor_role) if actor_id is not None and actor_role is not None else None
+    places = await staff.restaurants(session, actor, data.role, data.restaurant_ids)
+    return await _insert_user(
+        session, data, password_hash, actor_id=actor_id, verified=verified, restaurants=places
+    )
 
 
 async def _insert_user(
@@ -89,6 +99,7 @@ async def _insert_user(
     *,
     actor_id: int | None,
     verified: bool,
+    restaurants: list[Restaurant] | None = None,
 ) -> User:
     await _ensure_email_free(session, data.email)
     now = utcnow()
@@ -104,6 +115,7 @@ async def _insert_user(
         verified_at=now if verified else None,
         created_at=now,
         updated_at=now,
+        restaurants=restaurants or [],
     )
     session.add(user)
     await _flush_unique(session, data.email)
@@ -121,7 +133,8 @@ async def _insert_user(
 
 
 async def get_user(session: AsyncSession, user_id: int) -> User:
-    user = await repo.get(session, user_id)
+    """An account with its restaurants (``restaurant_ids``) loaded."""
+    user = await staff.get_with_restaurants(session, user_id)
     if user is None:
         raise NotFound(f"user {user_id} not found", code="user_not_found")
     return user
@@ -136,6 +149,7 @@ async def _apply(session: AsyncSession, user: User, changes: dict[str, Any], act
     transaction) or a deactivation signs the account out everywhere at once."""
     reject_nulls(changes, NULLABLE)
     fields = sorted(changes)
+    await _set_restaurants(session, user, changes, actor_id)
     if "email" in changes and changes["email"] != user.email:
         _check_domain(session, changes["email"])
         await _ensure_email_free(session, changes["email"], user.id)
@@ -156,6 +170,19 @@ async def _apply(session: AsyncSession, user: User, changes: dict[str, Any], act
         fields=[name if name != "password_hash" else "password" for name in fields],
     )
     return user
+
+
+async def _set_restaurants(
+    session: AsyncSession, user: User, changes: dict[str, Any], actor_id: int
+) -> None:
+    """Apply ``restaurant_ids`` (an admin's change); an account that stops being a waiter
+    leaves its restaurants."""
+    role = changes.get("role", user.role)
+    if "restaurant_ids" in changes:
+        ids = changes.pop("restaurant_ids")
+        user.restaurants = await staff.restaurants(session, (actor_id, Role.ADMIN), role, ids)
+    elif "role" in changes and role is not Role.WAITER:
+        user.restaurants = []
 
 
 def _guard_own_admin(user: User, actor_id: int, changes: dict[str, Any]) -> None:
