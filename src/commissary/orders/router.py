@@ -5,15 +5,24 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response, status
+from starlette.convertors import Convertor, register_url_convertor
 
 from commissary.core.deps import SessionDep, StatementSessionDep
 from commissary.core.ids import IdPath
 from commissary.core.listing import ListQuery, Page, list_query
 from commissary.core.paths import API_PREFIX
 from commissary.models import Order, User
+from commissary.orders import edits, service
 from commissary.orders import repository as repo
-from commissary.orders import service
-from commissary.orders.schemas import CancelIn, OrderCreate, OrderEventRead, OrderRead, StatusIn
+from commissary.orders.schemas import (
+    CancelIn,
+    OrderCreate,
+    OrderEdit,
+    OrderEventRead,
+    OrderRead,
+    OrderReplace,
+    StatusIn,
+)
 from commissary.orders.state import allowed
 from commissary.users.auth_service import Member
 from commissary.users.dependencies import CurrentUser, StatementUser
@@ -80,6 +89,55 @@ async def read_order(order_id: IdPath, user: CurrentUser, session: SessionDep) -
 async def list_order_events(order_id: IdPath, user: CurrentUser, session: SessionDep) -> object:
     """The order's history, oldest first."""
     return await service.events(session, user, order_id)
+
+
+class _NotReport(Convertor[str]):
+    """An order's path segment other than `report`, so that a method `/orders/report` does
+    not answer is a 405 there, not a refused order id."""
+
+    regex = "(?!report(?:/|$))[^/]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("not_report", _NotReport())
+EDIT_ERRORS: dict[int | str, dict[str, object]] = {
+    403: {"description": "Sales and support accounts cannot edit orders."},
+    409: {
+        "description": "The order is no longer `pending` (`order_locked`), or a product, an "
+        "option or the restaurant is not available now."
+    },
+    422: {
+        "description": "The body is invalid, an item is unknown or of another restaurant "
+        "(`restaurant_mismatch`), a choice of options is refused, a ceiling is passed, or "
+        "a delivery has no address; `errors` names each field."
+    },
+}
+
+
+@router.patch("/{order_id:not_report}", response_model=OrderRead, responses=EDIT_ERRORS)
+async def edit_order(
+    order_id: IdPath, body: OrderEdit, user: CurrentUser, session: SessionDep
+) -> OrderRead:
+    """Change a `pending` order: only the fields given. New `items` replace the lines and
+    are priced and checked like a new order's. For the order's customer, the waiter who
+    keyed it in, the restaurant's owners and admins; once the worker has taken the order,
+    409 `order_locked`. The history gets an `edited` event."""
+    return to_read(await edits.edit(session, user, order_id, body), user)
+
+
+@router.put("/{order_id:not_report}", response_model=OrderRead, responses=EDIT_ERRORS)
+async def replace_order(
+    order_id: IdPath, body: OrderReplace, user: CurrentUser, session: SessionDep
+) -> OrderRead:
+    """Replace the editable part of a `pending` order: `items`, `fulfillment`,
+    `delivery_address` (needed for a delivery) and `note` (left out or null: none). Same
+    rules as `PATCH /orders/{order_id}`."""
+    return to_read(await edits.edit(session, user, order_id, body), user)
 
 
 @router.post("/{order_id}/cancel", response_model=OrderRead)
