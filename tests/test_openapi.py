@@ -302,6 +302,7 @@ async def test_users_me_answers_other_methods_with_405_not_the_id_route(
     [
         ("PUT", "/api/v1/orders", "GET, POST"),
         ("POST", "/api/v1/orders/1", "DELETE, GET, PATCH, PUT"),
+        ("PUT", "/api/v1/orders/report", "GET"),
         ("POST", "/api/v1/users/1", "DELETE, GET, PATCH, PUT"),
         ("DELETE", "/api/v1/products", "GET, POST"),
     ],

@@ -27,6 +27,23 @@ from commissary.orders.state import allowed
 from commissary.users.auth_service import Member
 from commissary.users.dependencies import CurrentUser, StatementUser
 
+
+class _NotReport(Convertor[str]):
+    """An order's path segment other than `report`, so that `/orders/report` answers other
+    methods with a 405 that allows only GET, not with a refused order id."""
+
+    regex = "(?!report(?:/|$))[^/]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("not_report", _NotReport())
+
+
 router = APIRouter(prefix="/orders", tags=["orders"])
 ORDERS_PATH = API_PREFIX + router.prefix
 
@@ -80,7 +97,7 @@ async def list_orders(
     }
 
 
-@router.get("/{order_id}", response_model=OrderRead)
+@router.get("/{order_id:not_report}", response_model=OrderRead)
 async def read_order(order_id: IdPath, user: CurrentUser, session: SessionDep) -> OrderRead:
     return to_read(await service.get_visible(session, user, order_id), user)
 
@@ -91,20 +108,6 @@ async def list_order_events(order_id: IdPath, user: CurrentUser, session: Sessio
     return await service.events(session, user, order_id)
 
 
-class _NotReport(Convertor[str]):
-    """An order's path segment other than `report`, so that a method `/orders/report` does
-    not answer is a 405 there, not a refused order id."""
-
-    regex = "(?!report(?:/|$))[^/]+"
-
-    def convert(self, value: str) -> str:
-        return value
-
-    def to_string(self, value: str) -> str:
-        return value
-
-
-register_url_convertor("not_report", _NotReport())
 EDIT_ERRORS: dict[int | str, dict[str, object]] = {
     403: {"description": "Sales and support accounts cannot edit orders."},
     409: {
@@ -150,7 +153,7 @@ async def cancel_order(
 
 
 @router.delete(
-    "/{order_id}",
+    "/{order_id:not_report}",
     response_model=OrderRead,
     responses={204: {"description": "The finished order was deleted."}},
 )
