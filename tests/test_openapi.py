@@ -302,7 +302,8 @@ async def test_users_me_answers_other_methods_with_405_not_the_id_route(
     ("method", "path", "allow"),
     [
         ("PUT", "/api/v1/orders", "GET, POST"),
-        ("POST", "/api/v1/orders/1", "DELETE, GET"),
+        ("POST", "/api/v1/orders/1", "DELETE, GET, PATCH, PUT"),
+        ("PUT", "/api/v1/orders/report", "GET"),
         ("POST", "/api/v1/users/1", "DELETE, GET, PATCH, PUT"),
         ("DELETE", "/api/v1/products", "GET, POST"),
         ("OPTIONS", "/api/v1/orders/report", "GET"),
@@ -372,6 +373,8 @@ async def test_creates_link_to_the_operations_on_the_created_item(
 
     assert set(placed) == {
         "orders_read",
+        "orders_edit",
+        "orders_replace",
         "orders_delete",
         "orders_list_events",
         "orders_cancel",

@@ -12,9 +12,17 @@ from commissary.core.ids import IdPath
 from commissary.core.listing import ListQuery, Page, list_query
 from commissary.core.paths import API_PREFIX
 from commissary.models import Order, User
+from commissary.orders import edits, service
 from commissary.orders import repository as repo
-from commissary.orders import service
-from commissary.orders.schemas import CancelIn, OrderCreate, OrderEventRead, OrderRead, StatusIn
+from commissary.orders.schemas import (
+    CancelIn,
+    OrderCreate,
+    OrderEdit,
+    OrderEventRead,
+    OrderRead,
+    OrderReplace,
+    StatusIn,
+)
 from commissary.orders.state import allowed
 from commissary.users.auth_service import Member
 from commissary.users.dependencies import CurrentUser, StatementUser
@@ -105,6 +113,41 @@ async def list_order_events(
     `created_at`; `limit` (≤ 100), `offset`."""
     items, total = await service.events(session, user, order_id, query)
     return {"items": items, "total": total, "limit": query.limit, "offset": query.offset}
+
+
+EDIT_ERRORS: dict[int | str, dict[str, object]] = {
+    403: {"description": "Sales and support accounts cannot edit orders."},
+    409: {
+        "description": "The order is no longer `pending` (`order_locked`), or a product, an "
+        "option or the restaurant is not available now."
+    },
+    422: {
+        "description": "The body is invalid, an item is unknown or of another restaurant "
+        "(`restaurant_mismatch`), a choice of options is refused, a ceiling is passed, or "
+        "a delivery has no address; `errors` names each field."
+    },
+}
+
+
+@router.patch("/{order_id:int}", response_model=OrderRead, responses=EDIT_ERRORS)
+async def edit_order(
+    order_id: IdPath, body: OrderEdit, user: CurrentUser, session: SessionDep
+) -> OrderRead:
+    """Change a `pending` order: only the fields given. New `items` replace the lines and
+    are priced and checked like a new order's. For the order's customer, the waiter who
+    keyed it in, the restaurant's owners and admins; once the worker has taken the order,
+    409 `order_locked`. The history gets an `edited` event."""
+    return to_read(await edits.edit(session, user, order_id, body), user)
+
+
+@router.put("/{order_id:int}", response_model=OrderRead, responses=EDIT_ERRORS)
+async def replace_order(
+    order_id: IdPath, body: OrderReplace, user: CurrentUser, session: SessionDep
+) -> OrderRead:
+    """Replace the editable part of a `pending` order: `items`, `fulfillment`,
+    `delivery_address` (needed for a delivery) and `note` (left out or null: none). Same
+    rules as `PATCH /orders/{order_id}`."""
+    return to_read(await edits.edit(session, user, order_id, body), user)
 
 
 @router.post("/{order_id:int}/cancel", response_model=OrderRead)

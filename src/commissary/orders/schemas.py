@@ -17,7 +17,7 @@ from pydantic_core import PydanticCustomError
 from commissary.catalog.schemas import Price
 from commissary.core.ids import Id
 from commissary.core.money import MoneyOut
-from commissary.core.schemas import Input, Lax
+from commissary.core.schemas import Input, Lax, NotNull
 from commissary.core.text import Tags, free_text
 from commissary.models import Fulfillment, OrderStatus
 
@@ -135,6 +135,35 @@ class OrderCreate(Input):
 
     @model_validator(mode="after")
     def _delivery_needs_address(self) -> OrderCreate:
+        if self.fulfillment is Fulfillment.DELIVERY and not self.delivery_address:
+            raise ValueError("`delivery_address` is required for a delivery")
+        return self
+
+
+Items = Annotated[list[OrderItemIn], Field(min_length=1, max_length=MAX_LINES)]
+
+
+class OrderEdit(Input):
+    """The fields of a pending order to change; those left out stay as they are. New
+    ``items`` replace the lines and are priced and checked like a new order's."""
+
+    items: Annotated[Items | None, NotNull] = None
+    fulfillment: Annotated[Fulfillment | None, Lax, NotNull] = None
+    delivery_address: Address | None = None
+    note: Note | None = None
+
+
+class OrderReplace(Input):
+    """The whole editable part of a pending order: its items, how it is fulfilled, the
+    address (a delivery needs one) and the note (null or left out: none)."""
+
+    items: Items
+    fulfillment: Annotated[Fulfillment, Lax]
+    delivery_address: Address | None = None
+    note: Note | None = None
+
+    @model_validator(mode="after")
+    def _delivery_needs_address(self) -> OrderReplace:
         if self.fulfillment is Fulfillment.DELIVERY and not self.delivery_address:
             raise ValueError("`delivery_address` is required for a delivery")
         return self

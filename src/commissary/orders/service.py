@@ -172,6 +172,18 @@ async def _menu_of(
     return rows, menu
 
 
+def order_total(session: AsyncSession, lines: Sequence[OrderLine], currency: str) -> Decimal:
+    """The sum of ``lines``, exact, within the ``ORDER_MAX_TOTAL`` ceiling."""
+    total = round_money(sum((line.line_total for line in lines), start=Decimal(0)))
+    ceiling = jobs.runtime_of(session).settings.order_max_total
+    if total > ceiling:
+        raise InvalidInput(
+            f"an order may total at most {money_text(ceiling)} {currency}",
+            code="order_total_too_large",
+        )
+    return total
+
+
 LINE_FIELDS = (
     "product_id",
     "product_name",
@@ -219,13 +231,7 @@ async def place_order(session: AsyncSession, user: User | Member, data: OrderCre
     groups = await pricing.groups_for(session, items, rows)
     max_quantity = jobs.runtime_of(session).settings.order_max_quantity
     lines = _priced_lines(data, rows, groups, max_quantity)
-    total = round_money(sum((line.line_total for line in lines), start=Decimal(0)))
-    ceiling = jobs.runtime_of(session).settings.order_max_total
-    if total > ceiling:
-        raise InvalidInput(
-            f"an order may total at most {money_text(ceiling)} {menu.currency}",
-            code="order_total_too_large",
-        )
+    total = order_total(session, lines, menu.currency)
     now = utcnow()
     order = Order(
         restaurant_id=menu.restaurant_id,

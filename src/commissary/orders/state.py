@@ -158,3 +158,20 @@ def transition(
         order.completed_time = now
     order.version += 1
     return _append(session, order, f"status.{target.value}", actor, actor_id, previous, data)
+
+
+def record(
+    session: AsyncSession,
+    order: Order,
+    type_: str,
+    *,
+    actor: Actor,
+    actor_id: int | None = None,
+    data: dict[str, Any] | None = None,
+) -> OrderEvent:
+    """Write an event that leaves the status as it is (``edited``): like a transition it
+    bumps ``version``, which is the event's ``sequence``, so the history stays gap-free.
+    The caller holds the order's row lock (``repository.lock``)."""
+    order.updated_at = utcnow()
+    order.version += 1
+    return _append(session, order, type_, actor, actor_id, order.status, data)
