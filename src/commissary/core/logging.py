@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from typing import Any, TextIO
 
@@ -75,6 +76,7 @@ def configure_logging(settings: Settings) -> None:
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
+    handler.addFilter(RedactQuerySecrets())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())
@@ -84,3 +86,23 @@ def configure_logging(settings: Settings) -> None:
     for name in ("uvicorn", "uvicorn.error", "rq.worker", "rq.cron", "alembic"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
+
+
+# Credentials that travel in a query string: a WebSocket ticket, a verification link's token.
+_QUERY_SECRET = re.compile(r"((?:^|[?&])(?:ticket|token)=)[^&\s\"']+")
+
+
+def redact(text: str) -> str:
+    return _QUERY_SECRET.sub(r"\1[redacted]", text)
+
+
+class RedactQuerySecrets(logging.Filter):
+    """Blanks the values of ``ticket`` and ``token`` query parameters in every line, such as
+    the server's own `"WebSocket /api/v1/support/ws?ticket=..." [accepted]`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        return True

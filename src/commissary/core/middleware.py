@@ -44,9 +44,14 @@ class RequestContextMiddleware:
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
-            if message["type"] == "http.response.start":
+            kind = message["type"]
+            if kind in ("http.response.start", "websocket.http.response.start"):
                 status = message["status"]
                 MutableHeaders(scope=message).append("X-Request-ID", request_id)
+            elif kind == "websocket.accept":
+                status = 101  # Switching Protocols: the socket is open
+            elif kind == "websocket.close" and status != 101:
+                status = 403  # refused before the handshake, as the server answers it
             await send(message)
 
         try:

@@ -1,0 +1,78 @@
+"""What the logs say: WebSocket sessions with their real status, and no credential from a
+query string."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import structlog
+from structlog.testing import capture_logs
+
+from commissary.config import Settings
+from commissary.core.logging import configure_logging
+from commissary.core.middleware import RequestContextMiddleware
+
+
+async def _session(app: Any, scope_type: str = "websocket") -> list[dict[str, Any]]:
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "websocket.connect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": scope_type, "path": "/api/v1/support/ws", "headers": []}
+    with capture_logs() as logs:
+        await RequestContextMiddleware(app)(scope, receive, send)
+    return [line for line in logs if line["event"] == "request"]
+
+
+async def test_an_accepted_websocket_is_logged_as_101_not_500() -> None:
+    async def chat(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.close", "code": 1000})
+
+    [line] = await _session(chat)
+    assert (line["method"], line["status"]) == ("WS", 101)
+
+
+async def test_a_websocket_refused_before_the_handshake_is_logged_as_403() -> None:
+    async def refuse(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "websocket.close", "code": 1008})
+
+    [line] = await _session(refuse)
+    assert line["status"] == 403
+
+
+@pytest.fixture
+def restored_logging() -> Iterator[None]:
+    """This test configures logging as a server does; the others keep theirs."""
+    root = logging.getLogger()
+    handlers, level, config = root.handlers[:], root.level, structlog.get_config()
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    structlog.configure(**config)
+
+
+@pytest.mark.usefixtures("restored_logging")
+def test_tickets_and_tokens_in_query_strings_never_reach_the_log(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging(Settings(_env_file=None, log_format="json", log_level="INFO"))  # type: ignore[call-arg]
+    server = logging.getLogger("uvicorn.error")
+    server.info(
+        '%s - "WebSocket %s" [accepted]',
+        "127.0.0.1:50000",
+        "/api/v1/support/ws?ticket=s3cr3t-ticket&conversation_id=7",
+    )
+    server.info("GET /api/v1/auth/verify?token=eyJsecret.part HTTP/1.1")
+    written = capsys.readouterr().err
+    assert "s3cr3t-ticket" not in written
+    assert "eyJsecret" not in written
+    assert "ticket=[redacted]&conversation_id=7" in written
+    assert "token=[redacted]" in written
