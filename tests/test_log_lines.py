@@ -64,7 +64,8 @@ def test_tickets_and_tokens_in_query_strings_never_reach_the_log(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     configure_logging(Settings(_env_file=None, log_format="json", log_level="INFO"))  # type: ignore[call-arg]
-    server = logging.getLogger("uvicorn.error")
+    # A logger of its own: the server's may have been quietened by a test that ran uvicorn.
+    server = logging.getLogger("tests.log_lines.server")
     server.info(
         '%s - "WebSocket %s" [accepted]',
         "127.0.0.1:50000",
