@@ -7,8 +7,9 @@ which the kitchen enqueues (through the outbox) in the transaction that accepts 
 Sent once: the job's outbox row is deleted in the job's transaction, so a second delivery of
 the same job does nothing. A mail refused by the SMTP server does not fail the whole batch:
 the orders not mailed yet go into a new job, delayed with a growing backoff, in the same
-transaction, so the mails already accepted are never sent again. A failing SMTP server thus
-delays the mail and never the order, which is already committed.
+transaction, so the mails already accepted are never sent again. A batch goes over one
+SMTP connection. A failing SMTP server thus delays the mail and never the order, which is
+already committed.
 """
 
 from __future__ import annotations
@@ -108,15 +109,16 @@ async def send_batch(session: AsyncSession, order_ids: Sequence[int], attempt: i
     )
     names = {row.id: row.name for row in rows}
     recipients = await _recipients(session, restaurant_ids)
-    for index, order in enumerate(orders):
-        to = recipients[order.restaurant_id]
-        if not to:
-            continue
-        try:
-            await runtime.mailer.send(compose(order, names[order.restaurant_id], to))
-        except Exception as exc:  # any SMTP or network failure: try the rest later
-            _retry_later(session, [o.id for o in orders[index:]], attempt, exc)
-            return
+    sent = 0  # orders done: mailed, or with nobody to mail
+    try:
+        async with runtime.mailer.connection() as send:
+            for order in orders:
+                to = recipients[order.restaurant_id]
+                if to:
+                    await send(compose(order, names[order.restaurant_id], to))
+                sent += 1
+    except Exception as exc:  # any SMTP or network failure: try the rest later
+        _retry_later(session, [o.id for o in orders[sent:]], attempt, exc)
 
 
 def _retry_later(session: AsyncSession, order_ids: list[int], attempt: int, exc: Exception) -> None:
