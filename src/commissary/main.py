@@ -27,6 +27,7 @@ from commissary.core.logging import configure_logging
 from commissary.core.middleware import RequestContextMiddleware, SecurityHeadersMiddleware
 from commissary.core.paths import API_PREFIX
 from commissary.core.runtime import Runtime
+from commissary.events.router import router as events_router
 from commissary.info.router import router as info_router
 from commissary.ops.router import router as ops_router
 from commissary.orders.report_router import router as report_router
@@ -77,6 +78,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         {"name": "info", "description": "The brand and its locations, with opening hours."},
         {"name": "support", "description": "Support conversations, over REST and WebSocket."},
         {"name": "realtime", "description": "Tickets that open a WebSocket."},
+        {
+            "name": "events",
+            "description": "The order event stream, live and resumable (WebSocket and SSE).",
+        },
         {"name": "ops", "description": "Health, readiness and operations."},
     ]
     app = FastAPI(
@@ -131,6 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(info_router)
     api.include_router(support_router)
     api.include_router(tickets_router)
+    api.include_router(events_router)
     app.include_router(api)
     app.include_router(ops_router)
     app.mount(images.MEDIA_PATH, images.media_files(settings), name="media")
