@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 from collections.abc import AsyncIterator
+from types import FrameType
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -44,6 +47,26 @@ with a stable `code`.
 """
 
 
+def _end_live_connections_on_stop(runtime: Runtime) -> None:
+    """Under uvicorn, a stop signal also ends the live connections at once.
+
+    uvicorn waits for running requests before it shuts the application down, and an event
+    stream or a WebSocket never ends by itself: without this, every stop would wait for
+    ``timeout_graceful_shutdown``. The signal handler uvicorn installed is kept and called."""
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.getsignal(signum)
+        owner = getattr(previous, "__self__", None)
+        if not callable(previous) or not type(owner).__module__.startswith("uvicorn"):
+            continue  # not served by uvicorn (tests, other servers): leave signals alone
+
+        def handler(number: int, frame: FrameType | None, previous: Any = previous) -> None:
+            loop.call_soon_threadsafe(runtime.realtime.stop)
+            previous(number, frame)
+
+        signal.signal(signum, handler)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings)
@@ -54,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runtime = Runtime.create(settings)
         app.state.runtime = runtime
         await runtime.realtime.start()
+        _end_live_connections_on_stop(runtime)
         periodic = None
         if isinstance(runtime.jobs, InlineDispatcher):
             periodic = asyncio.create_task(tasks.run_periodic_inline(runtime))

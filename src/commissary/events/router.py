@@ -166,6 +166,8 @@ async def _sse_stream(
             except TimeoutError:
                 yield ": keepalive\n\n"
                 continue
+            if frame.get("type") == "_stop":
+                break
             for event in await _next(runtime, cursor, frame):
                 yield _sse(event)
         # Too slow or stopping: the stream ends and the browser reconnects with the
