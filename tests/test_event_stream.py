@@ -312,3 +312,29 @@ async def test_server_sent_events_resume_with_last_event_id(
         assert refused.headers["content-type"] == "application/problem+json"
         bad = await http.get(url, headers={**hero.headers, "Last-Event-ID": "soon"})
         assert bad.status_code == 400 and bad.json()["code"] == "invalid_last_event_id"
+
+
+async def test_a_redis_outage_loses_no_event_of_a_connected_reader(
+    backend: Backend, client: httpx.AsyncClient, make_user: MakeUser, live: str
+) -> None:
+    if backend.redis is None:
+        pytest.skip("the embedded default has no Redis to lose")
+    menu = await make_menu(backend)
+    hero = await make_user()
+    async with events_socket(live, hero) as ws:
+        await until_ready(ws)
+        backend.redis.stop()
+        try:
+            # Placement answers without Redis; its wake-ups are lost, the orders wait.
+            placed = [await place(client, menu, hero), await place(client, menu, hero)]
+        finally:
+            backend.redis.start()
+        await backend.settle()  # the periodic sweep finds the orders; the stream follows
+        got = await take(ws, 6)
+    assert [e["id"] for e in got] == await visible_positions(backend, hero.user.id)
+    assert sorted({e["order_id"] for e in got}) == placed
+    assert [e["type"] for e in got if e["order_id"] == placed[0]] == [
+        "created",
+        "status.in_progress",
+        "status.completed",
+    ]
