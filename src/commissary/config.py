@@ -86,6 +86,12 @@ class Settings(BaseSettings):
     order_max_total: Decimal = Field(Decimal("10000"), gt=0, description="an order's total")
     order_batch_size: int = Field(200, gt=0, description="orders a worker processes at once")
     order_sweep_interval: int = Field(1, gt=0, description="seconds between order sweeps")
+    accept_timeout: int = Field(
+        300, gt=0, description="seconds a manual kitchen's order may wait before an alert"
+    )
+    accept_cancel_after: int = Field(
+        300, ge=0, description="seconds after the alert before an unaccepted order is cancelled"
+    )
     order_mail_staff: bool = Field(
         True, description="mail the admins and the restaurant's owners about each accepted order"
     )

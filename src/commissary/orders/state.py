@@ -46,7 +46,12 @@ class Rule:
 _ANYONE = frozenset(Actor)
 TABLE: dict[tuple[OrderStatus, OrderStatus], Rule] = {
     (S.PENDING, S.IN_PROGRESS): Rule(frozenset({Actor.SYSTEM})),
+    (S.PENDING, S.AWAITING_ACCEPTANCE): Rule(frozenset({Actor.SYSTEM})),
     (S.PENDING, S.CANCELLED): Rule(_ANYONE),
+    # The restaurant accepts (``accepted``) or rejects (``rejected``); the sweep cancels an
+    # order nobody accepted in time.
+    (S.AWAITING_ACCEPTANCE, S.IN_PROGRESS): Rule(frozenset({Actor.STAFF})),
+    (S.AWAITING_ACCEPTANCE, S.CANCELLED): Rule(_ANYONE),
     (S.IN_PROGRESS, S.READY): Rule(frozenset({Actor.STAFF, Actor.SYSTEM})),
     (S.IN_PROGRESS, S.COMPLETED): Rule(frozenset({Actor.SYSTEM}), _not_delivery),
     (S.IN_PROGRESS, S.CANCELLED): Rule(_ANYONE),
@@ -56,7 +61,7 @@ TABLE: dict[tuple[OrderStatus, OrderStatus], Rule] = {
     (S.OUT_FOR_DELIVERY, S.COMPLETED): Rule(frozenset({Actor.STAFF})),
 }
 TERMINAL = frozenset({S.COMPLETED, S.CANCELLED})
-ACTIVE = frozenset({S.PENDING, S.IN_PROGRESS})
+ACTIVE = frozenset({S.PENDING, S.AWAITING_ACCEPTANCE, S.IN_PROGRESS})
 
 
 def refusal(
@@ -137,10 +142,12 @@ def transition(
     actor_id: int | None = None,
     message: str | None = None,
     data: dict[str, Any] | None = None,
+    type_: str | None = None,
 ) -> OrderEvent:
-    """Move ``order`` to ``target`` or raise a 409 with the reason code. The caller holds the
-    order's row lock (``repository.lock``), so concurrent moves serialize and each one sees
-    the status the previous one left."""
+    """Move ``order`` to ``target`` or raise a 409 with the reason code. The event's type is
+    ``type_`` (``accepted``, ``rejected``, ...) or else ``status.<target>``. The caller holds
+    the order's row lock (``repository.lock``), so concurrent moves serialize and each one
+    sees the status the previous one left."""
     code = refusal(order.status, target, order.fulfillment, actor)
     if code is not None:
         raise TransitionRefused(
@@ -157,7 +164,8 @@ def transition(
     if target is S.COMPLETED:
         order.completed_time = now
     order.version += 1
-    return _append(session, order, f"status.{target.value}", actor, actor_id, previous, data)
+    type_ = type_ or f"status.{target.value}"
+    return _append(session, order, type_, actor, actor_id, previous, data)
 
 
 def record(
