@@ -378,6 +378,8 @@ async def test_creates_link_to_the_operations_on_the_created_item(
         "orders_delete",
         "orders_list_events",
         "orders_cancel",
+        "orders_accept",
+        "orders_reject",
         "orders_set_status",
     }
     assert placed["orders_cancel"] == {

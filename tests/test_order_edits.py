@@ -229,12 +229,12 @@ async def test_put_replaces_the_whole_editable_part(
         assert refused.status_code == 422, refused.text
 
 
-@pytest.mark.parametrize("status", ["in_progress", "completed", "cancelled"])
+@pytest.mark.parametrize("status", ["awaiting_acceptance", "completed", "cancelled"])
 async def test_an_order_past_pending_is_locked(
     client: httpx.AsyncClient, backend: Backend, make_user: MakeUser, status: str
 ) -> None:
     owner = await make_user(Role.RESTAURATEUR)
-    mode = KitchenMode.MANUAL if status == "in_progress" else KitchenMode.SIMULATED
+    mode = KitchenMode.MANUAL if status == "awaiting_acceptance" else KitchenMode.SIMULATED
     menu = await make_menu(backend, kitchen_mode=mode, owner_id=owner.user.id)
     hero = await make_user()
     placed = await client.post(

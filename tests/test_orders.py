@@ -318,6 +318,11 @@ async def test_manual_kitchen_is_advanced_by_the_restaurant(
     await backend.settle()
     status = f"{ORDERS}/{pickup['id']}/status"
     seen = (await client.get(f"{ORDERS}/{pickup['id']}", headers=owner.headers)).json()
+    assert seen["status"] == "awaiting_acceptance"
+    for placed in (pickup, delivery):
+        accepted = await client.post(f"{ORDERS}/{placed['id']}/accept", headers=owner.headers)
+        assert accepted.status_code == 200, accepted.text
+    seen = (await client.get(f"{ORDERS}/{pickup['id']}", headers=owner.headers)).json()
     assert seen["status"] == "in_progress"
     assert seen["allowed_transitions"] == ["ready", "cancelled"]
     by_hero = await client.post(status, json={"status": "ready"}, headers=hero.headers)
@@ -340,7 +345,8 @@ async def test_manual_kitchen_is_advanced_by_the_restaurant(
     assert not_deletable.json()["code"] == "order_not_deletable"
     assert await history(client, pickup["id"], hero.headers) == [
         "created",
-        "status.in_progress",
+        "status.awaiting_acceptance",
+        "accepted",
         "status.ready",
         "status.completed",
     ]
@@ -356,7 +362,10 @@ async def test_processing_twice_changes_nothing(
     await backend.run_job("orders.process", order_id=order["id"])
     await backend.run_job("orders.process_pending")
     await backend.run_job("orders.sweep")
-    assert await history(client, order["id"], hero.headers) == ["created", "status.in_progress"]
+    assert await history(client, order["id"], hero.headers) == [
+        "created",
+        "status.awaiting_acceptance",
+    ]
 
 
 async def test_staff_order_for_a_hero_checks_the_heros_allergies(

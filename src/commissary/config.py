@@ -89,6 +89,12 @@ class Settings(BaseSettings):
     event_sequence_interval: int = Field(
         5, gt=0, description="seconds between runs of the event stream's sequencer"
     )
+    accept_timeout: int = Field(
+        300, gt=0, description="seconds a manual kitchen's order may wait before an alert"
+    )
+    accept_cancel_after: int = Field(
+        300, ge=0, description="seconds after the alert before an unaccepted order is cancelled"
+    )
     order_mail_staff: bool = Field(
         True, description="mail the admins and the restaurant's owners about each accepted order"
     )

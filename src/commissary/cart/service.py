@@ -140,6 +140,8 @@ def _problem(product: Row[Any] | None, groups: pricing.Groups, item: CartItem) -
         return f'"{product.name}" is not available now'
     if not product.restaurant_is_active:
         return f"{product.restaurant_name} is not taking orders"
+    if not product.is_accepting_orders:
+        return f"{product.restaurant_name} has paused taking orders"
     try:
         pricing.choose(product.id, product.name, groups.get(product.id, ()), item.option_ids)
     except DomainError as exc:

@@ -113,6 +113,12 @@ class TimeRangeRead(BaseModel):
     close: str
 
 
+PAUSE_HELP = (
+    "False pauses the restaurant: it stays listed but new orders are refused "
+    "(409 `restaurant_paused`)."
+)
+
+
 class RestaurantRead(BaseModel):
     id: int
     name: str
@@ -124,6 +130,7 @@ class RestaurantRead(BaseModel):
     opening_hours: Annotated[dict[str, list[TimeRangeRead]], Field(description=OPENING_HOURS_HELP)]
     kitchen_mode: KitchenMode
     is_active: bool
+    is_accepting_orders: bool
     owner_ids: list[int]
     is_open_now: bool
     created_at: dt.datetime
@@ -139,6 +146,7 @@ class _RestaurantFields(Input):
     opening_hours: OpeningHours = {}
     kitchen_mode: Mode = KitchenMode.SIMULATED
     is_active: bool = True
+    is_accepting_orders: Annotated[bool, Field(description=PAUSE_HELP)] = True
 
 
 class RestaurantCreate(_RestaurantFields):
@@ -161,6 +169,7 @@ class RestaurantUpdate(Input):
     opening_hours: Annotated[OpeningHours | None, NotNull] = None
     kitchen_mode: Annotated[KitchenMode | None, Lax, NotNull] = None
     is_active: Annotated[bool | None, NotNull] = None
+    is_accepting_orders: Annotated[bool | None, NotNull, Field(description=PAUSE_HELP)] = None
     owner_ids: Annotated[OwnerIds | None, NotNull] = None
 
 

@@ -254,6 +254,10 @@ def order_lines(order: Order) -> list[str]:
     return out
 
 
+# A manual kitchen's order then waits for the restaurant, not for a worker.
+WAIT_UNTIL = TERMINAL | {OrderStatus.AWAITING_ACCEPTANCE}
+
+
 async def _wait_for_outcome(session: AsyncSession, order: Order) -> None:
     """Follow the order until it is finished (or left waiting for a manual kitchen). Each
     look is its own short transaction, so the worker (maybe this process) can write."""
@@ -261,7 +265,7 @@ async def _wait_for_outcome(session: AsyncSession, order: Order) -> None:
     for _ in range(120):
         current = await order_repo.get(session, order.id, None)
         lines = order_lines(current) if current is not None else []
-        finished = current is None or current.status in TERMINAL
+        finished = current is None or current.status in WAIT_UNTIL
         await session.rollback()
         if finished:
             break

@@ -65,6 +65,8 @@ class Restaurant(Base):
         default=KitchenMode.SIMULATED,
     )
     is_active: Mapped[bool] = mapped_column(default=True)
+    # Paused by its owners: the restaurant stays listed but takes no new orders.
+    is_accepting_orders: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

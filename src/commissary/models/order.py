@@ -24,6 +24,8 @@ from commissary.core.db import NEVER_REUSE_IDS, Base, BigId, IdPk, utcnow
 
 class OrderStatus(enum.StrEnum):
     PENDING = "pending"
+    # A manual kitchen's order that passed the allergen check and waits for the restaurant.
+    AWAITING_ACCEPTANCE = "awaiting_acceptance"
     IN_PROGRESS = "in_progress"
     READY = "ready"
     OUT_FOR_DELIVERY = "out_for_delivery"
@@ -49,6 +51,8 @@ class Order(Base):
     __table_args__ = (
         Index("ix_customer_order_customer_id_id", "customer_id", "id"),
         Index("ix_customer_order_restaurant_id_id", "restaurant_id", "id"),
+        # The acceptance sweep reads the orders awaiting the restaurant, oldest first.
+        Index("ix_customer_order_status_awaiting_since", "status", "awaiting_since_at"),
         NEVER_REUSE_IDS,
     )
 
@@ -77,6 +81,12 @@ class Order(Base):
     version: Mapped[int] = mapped_column(default=0)
     # When the simulated kitchen finishes the order; the periodic order sweep completes it.
     kitchen_due_at: Mapped[dt.datetime | None]
+    # A manual kitchen's order: since when it waits for the restaurant, when the sweep raised
+    # the overdue alert (once), when it was accepted and the time the restaurant promised.
+    awaiting_since_at: Mapped[dt.datetime | None]
+    acceptance_overdue_at: Mapped[dt.datetime | None]
+    accepted_at: Mapped[dt.datetime | None]
+    ready_by: Mapped[dt.datetime | None]
     order_time: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
     completed_time: Mapped[dt.datetime | None]
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

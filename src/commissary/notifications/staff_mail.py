@@ -25,7 +25,7 @@ from sqlalchemy.orm import selectinload
 from commissary.core import jobs
 from commissary.core.mail import Mail
 from commissary.core.money import money_text
-from commissary.models import Order, Restaurant, Role, User, restaurant_owner
+from commissary.models import Order, OrderStatus, Restaurant, Role, User, restaurant_owner
 
 log = structlog.get_logger(__name__)
 
@@ -73,9 +73,14 @@ def compose(order: Order, restaurant_name: str, to: Sequence[str]) -> Mail:
         f" @ {money_text(line.unit_price)} = {money_text(line.line_total)}"
         for line in order.lines
     )
+    about = f"order #{order.id} for {order.customer_name}"
+    about += f" ({order.fulfillment.value.replace('_', ' ')})"
+    if order.status is OrderStatus.AWAITING_ACCEPTANCE:
+        headline = f"{restaurant_name} received {about}: accept or reject it."
+    else:
+        headline = f"{restaurant_name} accepted {about}."
     parts = [
-        f"{restaurant_name} accepted order #{order.id} for {order.customer_name}"
-        f" ({order.fulfillment.value.replace('_', ' ')}).",
+        headline,
         "",
         lines,
         f"  total: {total}",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commissary.core import jobs
-from commissary.orders import kitchen
+from commissary.orders import acceptance, kitchen
 
 
 @jobs.job(kitchen.PROCESS_JOB, wakeable=True)
@@ -16,9 +16,11 @@ async def process_pending(session: AsyncSession) -> None:
 
 @jobs.job("orders.sweep")
 async def sweep(session: AsyncSession) -> None:
-    """Periodic: pending orders whose wake was lost (Redis away), and the kitchen's timer."""
+    """Periodic: pending orders whose wake was lost (Redis away), the kitchen's timer, and
+    the manual kitchens' orders nobody accepted in time."""
     await kitchen.process_pending(session)
     await kitchen.complete_cooked(session)
+    await acceptance.sweep(session)
 
 
 @jobs.job("orders.process")

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from commissary.config import Settings
 from commissary.core import jobs
 from commissary.core.db import utcnow
+from commissary.deliveries import offers
 from commissary.models import Fulfillment, KitchenMode, Order, OrderStatus, Restaurant
 from commissary.notifications import staff_mail
 from commissary.orders import repository as repo
@@ -45,14 +46,19 @@ async def _kitchen_modes(session: AsyncSession, orders: Sequence[Order]) -> dict
 
 
 def _check(session: AsyncSession, order: Order, mode: KitchenMode | None, s: Settings) -> None:
-    """``pending`` → ``in_progress``; then ``cancelled`` with a reason naming each line,
-    ingredient and allergy that clash, or into the kitchen."""
-    transition(session, order, OrderStatus.IN_PROGRESS, actor=Actor.SYSTEM)
+    """A simulated kitchen accepts on its own: ``pending`` → ``in_progress``, then
+    ``cancelled`` with a reason naming each line, ingredient and allergy that clash, or into
+    the kitchen (and, for a delivery, offered to couriers). A manual kitchen's order goes to
+    ``awaiting_acceptance`` for the restaurant to accept, or straight to ``cancelled``."""
     contents = [
         LineContents.of(line.product_name, line.ingredients, line.allergens, line.options)
         for line in order.lines
     ]
     conflicts = find_conflicts(order.allergies, contents)
+    manual = mode is KitchenMode.MANUAL
+    if not (manual and conflicts):
+        target = OrderStatus.AWAITING_ACCEPTANCE if manual else OrderStatus.IN_PROGRESS
+        transition(session, order, target, actor=Actor.SYSTEM)
     if conflicts:
         transition(
             session,
@@ -64,9 +70,15 @@ def _check(session: AsyncSession, order: Order, mode: KitchenMode | None, s: Set
         )
         log.info("order_cancelled_for_allergy", order_id=order.id, conflicts=len(conflicts))
         return
+    now = utcnow()
+    if manual:
+        order.awaiting_since_at = now
+        return
+    order.accepted_at = now
     if mode is KitchenMode.SIMULATED:
         delay = kitchen_delay(s.kitchen_min_seconds, s.kitchen_max_seconds)
-        order.kitchen_due_at = utcnow() + dt.timedelta(seconds=delay)
+        order.kitchen_due_at = now + dt.timedelta(seconds=delay)
+    offers.offer(session, order)
 
 
 async def process_orders(session: AsyncSession, orders: Sequence[Order]) -> None:

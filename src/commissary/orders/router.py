@@ -15,12 +15,14 @@ from commissary.models import Order, User
 from commissary.orders import edits, service
 from commissary.orders import repository as repo
 from commissary.orders.schemas import (
+    AcceptIn,
     CancelIn,
     OrderCreate,
     OrderEdit,
     OrderEventRead,
     OrderRead,
     OrderReplace,
+    RejectIn,
     StatusIn,
 )
 from commissary.orders.state import allowed
@@ -154,7 +156,8 @@ async def replace_order(
 async def cancel_order(
     order_id: IdPath, user: CurrentUser, session: SessionDep, body: CancelIn | None = None
 ) -> OrderRead:
-    """Cancel a `pending` or `in_progress` order (staff may also cancel a `ready` one)."""
+    """Cancel a `pending`, `awaiting_acceptance` or `in_progress` order (staff may also cancel
+    a `ready` one; staff cancelling an order awaiting acceptance reject it)."""
     order = await service.cancel(session, user, order_id, body.reason if body else None)
     return to_read(order, user)
 
@@ -173,10 +176,46 @@ async def delete_order(order_id: IdPath, user: CurrentUser, session: SessionDep)
     return to_read(order, user)
 
 
+ACCEPTANCE_ERRORS: dict[int | str, dict[str, object]] = {
+    403: {
+        "description": "Not one of the restaurant's owners or an admin "
+        "(`not_restaurant_owner`); sales and support accounts (`forbidden`)."
+    },
+    409: {
+        "description": "The order is not awaiting acceptance (`order_not_awaiting_acceptance`, "
+        "with `current_status`)."
+    },
+}
+
+
+@router.post("/{order_id:int}/accept", response_model=OrderRead, responses=ACCEPTANCE_ERRORS)
+async def accept_order(
+    order_id: IdPath, user: CurrentUser, session: SessionDep, body: AcceptIn | None = None
+) -> OrderRead:
+    """The restaurant (its owners, or an admin) accepts an order of a `manual` kitchen that
+    is `awaiting_acceptance`: it goes `in_progress`. With `prep_minutes` the customer sees
+    when it will be ready (`ready_by`). A delivery is then offered to couriers. The history
+    gets an `accepted` event."""
+    prep_minutes = body.prep_minutes if body else None
+    return to_read(await service.accept(session, user, order_id, prep_minutes), user)
+
+
+@router.post("/{order_id:int}/reject", response_model=OrderRead, responses=ACCEPTANCE_ERRORS)
+async def reject_order(
+    order_id: IdPath, body: RejectIn, user: CurrentUser, session: SessionDep
+) -> OrderRead:
+    """The restaurant (its owners, or an admin) refuses an order that is
+    `awaiting_acceptance`: it is `cancelled` and the `reason` becomes the order's `message`
+    for the customer. The history gets a `rejected` event."""
+    return to_read(await service.reject(session, user, order_id, body.reason), user)
+
+
 @router.post("/{order_id:int}/status", response_model=OrderRead)
 async def set_order_status(
     order_id: IdPath, body: StatusIn, user: CurrentUser, session: SessionDep
 ) -> OrderRead:
-    """Restaurant staff: `in_progress → ready → (out_for_delivery →) completed`, or cancel."""
+    """Restaurant staff: `in_progress → ready → (out_for_delivery →) completed`, or cancel.
+    An order `awaiting_acceptance` moved to `in_progress` is accepted, to `cancelled`
+    rejected (with `message` as the reason), as by `/accept` and `/reject`."""
     order = await service.set_status(session, user, order_id, body.status, body.message)
     return to_read(order, user)

@@ -198,6 +198,13 @@ class OrderRead(BaseModel):
     note: str | None
     order_time: dt.datetime
     completed_time: dt.datetime | None
+    accepted_at: Annotated[
+        dt.datetime | None, Field(description="When the restaurant accepted the order.")
+    ]
+    ready_by: Annotated[
+        dt.datetime | None,
+        Field(description="When the restaurant promised the order to be ready, if it said."),
+    ]
     updated_at: dt.datetime
     allowed_transitions: list[OrderStatus]
 
@@ -217,6 +224,24 @@ class OrderEventRead(BaseModel):
 
 class CancelIn(Input):
     reason: Reason | None = None
+
+
+MAX_PREP_MINUTES = 240
+
+
+class AcceptIn(Input):
+    prep_minutes: Annotated[
+        int | None,
+        Field(
+            ge=1,
+            le=MAX_PREP_MINUTES,
+            description="Minutes until the order is ready; shown to the customer as `ready_by`.",
+        ),
+    ] = None
+
+
+class RejectIn(Input):
+    reason: Annotated[Reason, Field(description="Why; shown to the customer.")]
 
 
 class StatusIn(Input):

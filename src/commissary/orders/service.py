@@ -20,13 +20,15 @@ from commissary.core.money import money_text, round_money
 from commissary.events.sequencer import SEQUENCE_JOB
 from commissary.models import Order, OrderEvent, OrderLine, OrderStatus, Role, User
 from commissary.ops import audit
-from commissary.orders import adhoc, pricing
+from commissary.orders import acceptance, adhoc, pricing
 from commissary.orders import repository as repo
 from commissary.orders.kitchen import PROCESS_JOB
 from commissary.orders.schemas import OrderCreate, OrderItemIn
 from commissary.orders.state import ACTIVE, TERMINAL, Actor, created_event, transition
 from commissary.users.auth_service import Member
 
+# The order's message when the restaurant turns an order down without saying why.
+REJECTED = "Rejected by the restaurant."
 STAFF_ROLES = frozenset({Role.WAITER, Role.RESTAURATEUR, Role.ADMIN})
 SCOPE_BY_ROLE = {
     Role.ADMIN: "all",
@@ -115,6 +117,10 @@ def _check_open(first: Any) -> None:
     if not first.restaurant_is_active:
         raise Conflict(
             f"restaurant {first.restaurant_id} is not taking orders", code="restaurant_inactive"
+        )
+    if not first.is_accepting_orders:
+        raise Conflict(
+            f"{first.restaurant_name} has paused taking orders", code="restaurant_paused"
         )
     if not hours.is_open(first.opening_hours, first.timezone, utcnow()):
         raise Conflict(f"{first.restaurant_name} is closed now", code="restaurant_closed")
@@ -320,6 +326,9 @@ async def cancel(session: AsyncSession, user: User, order_id: int, reason: str |
 def _cancel_locked(
     session: AsyncSession, user: User, order: Order, actor: Actor, reason: str | None
 ) -> Order:
+    if actor is Actor.STAFF and order.status is OrderStatus.AWAITING_ACCEPTANCE:
+        acceptance.reject_locked(session, order, user.id, reason or REJECTED)
+        return order
     default = (
         "Cancelled by the customer." if actor is Actor.CUSTOMER else "Cancelled by the restaurant."
     )
@@ -366,12 +375,16 @@ async def set_status(
     session: AsyncSession, user: User, order_id: int, target: OrderStatus, message: str | None
 ) -> Order:
     """Restaurant staff move an order along (``manual`` kitchens) or cancel it."""
-    order, actor = await _locked_for(session, user, order_id)
-    if actor is not Actor.STAFF:
-        raise Forbidden("only the restaurant's staff change an order's status")
+    order = await _staff_locked(session, user, order_id)
+    if order.status is OrderStatus.AWAITING_ACCEPTANCE and target is OrderStatus.IN_PROGRESS:
+        acceptance.accept_locked(session, order, user.id, None)
+        return order
+    if order.status is OrderStatus.AWAITING_ACCEPTANCE and target is OrderStatus.CANCELLED:
+        acceptance.reject_locked(session, order, user.id, message or REJECTED)
+        return order
     if target is OrderStatus.CANCELLED and message is None:
         message = "Cancelled by the restaurant."
-    transition(session, order, target, actor=actor, actor_id=user.id, message=message)
+    transition(session, order, target, actor=Actor.STAFF, actor_id=user.id, message=message)
     audit.record(
         session,
         actor_id=user.id,
@@ -380,4 +393,32 @@ async def set_status(
         entity_id=order.id,
         status=target.value,
     )
+    return order
+
+
+async def _staff_locked(session: AsyncSession, user: User, order_id: int) -> Order:
+    """The order under its row lock, for its restaurant's owners and admins: anyone else who
+    may see it gets a 403, anyone who may not a 404."""
+    order, actor = await _locked_for(session, user, order_id)
+    if actor is not Actor.STAFF:
+        raise Forbidden(
+            "only the restaurant's owners and admins act on an order for the restaurant",
+            code="not_restaurant_owner",
+        )
+    return order
+
+
+async def accept(
+    session: AsyncSession, user: User, order_id: int, prep_minutes: int | None
+) -> Order:
+    """The restaurant accepts an order awaiting acceptance (see ``acceptance``)."""
+    order = await _staff_locked(session, user, order_id)
+    acceptance.accept_locked(session, order, user.id, prep_minutes)
+    return order
+
+
+async def reject(session: AsyncSession, user: User, order_id: int, reason: str) -> Order:
+    """The restaurant refuses an order awaiting acceptance, saying why."""
+    order = await _staff_locked(session, user, order_id)
+    acceptance.reject_locked(session, order, user.id, reason)
     return order

@@ -48,7 +48,12 @@ class Rule:
 _ANYONE = frozenset(Actor)
 TABLE: dict[tuple[OrderStatus, OrderStatus], Rule] = {
     (S.PENDING, S.IN_PROGRESS): Rule(frozenset({Actor.SYSTEM})),
+    (S.PENDING, S.AWAITING_ACCEPTANCE): Rule(frozenset({Actor.SYSTEM})),
     (S.PENDING, S.CANCELLED): Rule(_ANYONE),
+    # The restaurant accepts (``accepted``) or rejects (``rejected``); the sweep cancels an
+    # order nobody accepted in time.
+    (S.AWAITING_ACCEPTANCE, S.IN_PROGRESS): Rule(frozenset({Actor.STAFF})),
+    (S.AWAITING_ACCEPTANCE, S.CANCELLED): Rule(_ANYONE),
     (S.IN_PROGRESS, S.READY): Rule(frozenset({Actor.STAFF, Actor.SYSTEM})),
     (S.IN_PROGRESS, S.COMPLETED): Rule(frozenset({Actor.SYSTEM}), _not_delivery),
     (S.IN_PROGRESS, S.CANCELLED): Rule(_ANYONE),
@@ -58,7 +63,7 @@ TABLE: dict[tuple[OrderStatus, OrderStatus], Rule] = {
     (S.OUT_FOR_DELIVERY, S.COMPLETED): Rule(frozenset({Actor.STAFF})),
 }
 TERMINAL = frozenset({S.COMPLETED, S.CANCELLED})
-ACTIVE = frozenset({S.PENDING, S.IN_PROGRESS})
+ACTIVE = frozenset({S.PENDING, S.AWAITING_ACCEPTANCE, S.IN_PROGRESS})
 
 
 def refusal(

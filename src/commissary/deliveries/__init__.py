@@ -1,0 +1,1 @@
+"""Deliveries: orders brought to the customer by couriers."""
