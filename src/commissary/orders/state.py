@@ -19,11 +19,13 @@ S = OrderStatus
 
 class Actor(enum.StrEnum):
     """Who moves an order: the worker (``system``), the person it is for (``customer``,
-    including the waiter who keyed it in), or the restaurant (``staff``)."""
+    including the waiter who keyed it in), the restaurant (``staff``), or the courier who
+    took the delivery (``courier``)."""
 
     SYSTEM = "system"
     CUSTOMER = "customer"
     STAFF = "staff"
+    COURIER = "courier"
 
 
 Guard = Callable[[Fulfillment], str | None]
@@ -50,10 +52,12 @@ TABLE: dict[tuple[OrderStatus, OrderStatus], Rule] = {
     (S.IN_PROGRESS, S.READY): Rule(frozenset({Actor.STAFF, Actor.SYSTEM})),
     (S.IN_PROGRESS, S.COMPLETED): Rule(frozenset({Actor.SYSTEM}), _not_delivery),
     (S.IN_PROGRESS, S.CANCELLED): Rule(_ANYONE),
-    (S.READY, S.OUT_FOR_DELIVERY): Rule(frozenset({Actor.STAFF}), _delivery_only),
+    # The courier picks the order up and hands it over with the customer's code; the
+    # restaurant keeps both moves for its own drivers and for a handover locked by wrong codes.
+    (S.READY, S.OUT_FOR_DELIVERY): Rule(frozenset({Actor.STAFF, Actor.COURIER}), _delivery_only),
     (S.READY, S.COMPLETED): Rule(frozenset({Actor.STAFF}), _not_delivery),
     (S.READY, S.CANCELLED): Rule(frozenset({Actor.STAFF})),
-    (S.OUT_FOR_DELIVERY, S.COMPLETED): Rule(frozenset({Actor.STAFF})),
+    (S.OUT_FOR_DELIVERY, S.COMPLETED): Rule(frozenset({Actor.STAFF, Actor.COURIER})),
 }
 TERMINAL = frozenset({S.COMPLETED, S.CANCELLED})
 ACTIVE = frozenset({S.PENDING, S.IN_PROGRESS})
@@ -137,10 +141,12 @@ def transition(
     actor_id: int | None = None,
     message: str | None = None,
     data: dict[str, Any] | None = None,
+    type_: str | None = None,
 ) -> OrderEvent:
     """Move ``order`` to ``target`` or raise a 409 with the reason code. The caller holds the
     order's row lock (``repository.lock``), so concurrent moves serialize and each one sees
-    the status the previous one left."""
+    the status the previous one left. The event's type is ``type_``, by default
+    ``status.<target>``."""
     code = refusal(order.status, target, order.fulfillment, actor)
     if code is not None:
         raise TransitionRefused(
@@ -157,7 +163,8 @@ def transition(
     if target is S.COMPLETED:
         order.completed_time = now
     order.version += 1
-    return _append(session, order, f"status.{target.value}", actor, actor_id, previous, data)
+    event_type = type_ or f"status.{target.value}"
+    return _append(session, order, event_type, actor, actor_id, previous, data)
 
 
 def record(
