@@ -86,6 +86,11 @@ class Settings(BaseSettings):
     order_max_total: Decimal = Field(Decimal("10000"), gt=0, description="an order's total")
     order_batch_size: int = Field(200, gt=0, description="orders a worker processes at once")
     order_sweep_interval: int = Field(1, gt=0, description="seconds between order sweeps")
+    # Deliveries: how often a courier may send their position (429 beyond).
+    delivery_location_rate_limit: int = Field(
+        60, gt=0, description="positions a courier may send per window"
+    )
+    delivery_location_rate_window: int = Field(60, gt=0, description="seconds")
     order_mail_staff: bool = Field(
         True, description="mail the admins and the restaurant's owners about each accepted order"
     )

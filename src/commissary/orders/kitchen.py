@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from commissary.config import Settings
 from commissary.core import jobs
 from commissary.core.db import utcnow
+from commissary.deliveries import offers
 from commissary.models import Fulfillment, KitchenMode, Order, OrderStatus, Restaurant
 from commissary.notifications import staff_mail
 from commissary.orders import repository as repo
@@ -67,6 +68,8 @@ def _check(session: AsyncSession, order: Order, mode: KitchenMode | None, s: Set
     if mode is KitchenMode.SIMULATED:
         delay = kitchen_delay(s.kitchen_min_seconds, s.kitchen_max_seconds)
         order.kitchen_due_at = utcnow() + dt.timedelta(seconds=delay)
+        # The simulated kitchen accepts on its own: a delivery is offered to couriers now.
+        offers.offer(session, order)
 
 
 async def process_orders(session: AsyncSession, orders: Sequence[Order]) -> None:

@@ -1,0 +1,1 @@
+"""Couriers: offered deliveries, taking them, the handover code and live position."""
