@@ -18,6 +18,8 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+# A foreign key makes SQLite rebuild the table: keep its ids never reused (see 0003).
+KEEP_AUTOINCREMENT = {"sqlite_autoincrement": True}
 
 
 def _when(name: str) -> sa.Column[object]:
@@ -25,7 +27,7 @@ def _when(name: str) -> sa.Column[object]:
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("customer_order") as batch:
+    with op.batch_alter_table("customer_order", table_kwargs=KEEP_AUTOINCREMENT) as batch:
         batch.add_column(_when("offered_at"))
         batch.add_column(sa.Column("courier_id", BIG_ID, nullable=True))
         batch.add_column(sa.Column("handover_code", sa.String(length=6), nullable=True))
@@ -74,7 +76,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index(op.f("ix_delivery_refusal_courier_id"), table_name="delivery_refusal")
     op.drop_table("delivery_refusal")
-    with op.batch_alter_table("customer_order") as batch:
+    with op.batch_alter_table("customer_order", table_kwargs=KEEP_AUTOINCREMENT) as batch:
         batch.drop_index(batch.f("ix_customer_order_offered_at"))
         batch.drop_index(batch.f("ix_customer_order_courier_id"))
         batch.drop_constraint(
