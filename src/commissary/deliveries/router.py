@@ -68,7 +68,7 @@ async def list_deliveries(
         },
     },
 )
-async def accept_delivery(order_id: IdPath, user: Courier, session: SessionDep) -> DeliveryRead:
+async def accept(order_id: IdPath, user: Courier, session: SessionDep) -> DeliveryRead:
     """Take an offered delivery. The first courier wins; every other one gets a 409
     `delivery_taken`. Accepting your own delivery again answers it unchanged."""
     order = await service.accept(session, user, order_id)
@@ -89,7 +89,7 @@ async def accept_delivery(order_id: IdPath, user: Courier, session: SessionDep) 
         },
     },
 )
-async def refuse_delivery(order_id: IdPath, user: Courier, session: SessionDep) -> Response:
+async def refuse(order_id: IdPath, user: Courier, session: SessionDep) -> Response:
     """Say no to an offer: it is no longer listed for you. If you had taken it, you give it
     back (until you pick it up) and it is offered to the other couriers again."""
     await service.refuse(session, user, order_id)
@@ -105,7 +105,7 @@ async def refuse_delivery(order_id: IdPath, user: Courier, session: SessionDep) 
         409: {"description": "The order is not `ready` yet, or already left (`order_not_ready`)."},
     },
 )
-async def pick_up_delivery(order_id: IdPath, user: Courier, session: SessionDep) -> DeliveryRead:
+async def pick_up(order_id: IdPath, user: Courier, session: SessionDep) -> DeliveryRead:
     """You have the order in hand: `ready` → `out_for_delivery` (event `picked_up`)."""
     order = await service.pick_up(session, user, order_id)
     return await service.read(session, order)
@@ -129,7 +129,7 @@ async def pick_up_delivery(order_id: IdPath, user: Courier, session: SessionDep)
         },
     },
 )
-async def complete_delivery(
+async def complete(
     order_id: IdPath, body: HandoverIn, user: Courier, session: SessionDep
 ) -> DeliveryRead:
     """Hand the order over with the six-digit code the customer shows (or its QR code):
@@ -152,7 +152,7 @@ async def complete_delivery(
         },
     },
 )
-async def locate_delivery(
+async def send_location(
     order_id: IdPath, body: LocationIn, user: Courier, session: SessionDep
 ) -> CourierPosition:
     """Your position while you carry the order (`out_for_delivery`): the order's customer
