@@ -18,6 +18,7 @@ from commissary.catalog import repository as catalog_repo
 from commissary.config import Settings
 from commissary.core.ids import MAX_ID
 from commissary.core.listing import MAX_FILTERS, MAX_SORT_TERMS, ListSpec
+from commissary.deliveries import repository as delivery_repo
 from commissary.main import create_app
 from commissary.models import OrderStatus, Role
 from commissary.orders import repository as order_repo
@@ -34,6 +35,8 @@ LISTS = {
     "/api/v1/orders/{order_id}/events": order_repo.ORDER_EVENT_LIST,
     "/api/v1/products/{product_id}/ratings": ratings.RATING_LIST,
     "/api/v1/support/conversations": support_repo.CONVERSATION_LIST,
+    "/api/v1/deliveries": delivery_repo.DELIVERY_LIST,
+    "/api/v1/deliveries/available": delivery_repo.AVAILABLE_LIST,
 }
 # Lists with a parameter of their own besides the whitelist (checked in their own tests).
 OTHER_LISTS = {"/api/v1/support/conversations/{conversation_id}/messages"}

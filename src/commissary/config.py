@@ -95,6 +95,11 @@ class Settings(BaseSettings):
     accept_cancel_after: int = Field(
         300, ge=0, description="seconds after the alert before an unaccepted order is cancelled"
     )
+    # Deliveries: how often a courier may send their position (429 beyond).
+    delivery_location_rate_limit: int = Field(
+        60, gt=0, description="positions a courier may send per window"
+    )
+    delivery_location_rate_window: int = Field(60, gt=0, description="seconds")
     order_mail_staff: bool = Field(
         True, description="mail the admins and the restaurant's owners about each accepted order"
     )

@@ -30,6 +30,7 @@ from commissary.core.logging import configure_logging
 from commissary.core.middleware import RequestContextMiddleware, SecurityHeadersMiddleware
 from commissary.core.paths import API_PREFIX
 from commissary.core.runtime import Runtime
+from commissary.deliveries.router import router as deliveries_router
 from commissary.events.router import router as events_router
 from commissary.info.router import router as info_router
 from commissary.ops.router import router as ops_router
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         {"name": "ratings", "description": "Customers' ratings of products."},
         {"name": "cart", "description": "A customer's cart, checked out into an order."},
         {"name": "orders", "description": "Placing orders, following them, the sales report."},
+        {"name": "deliveries", "description": "Couriers: offers, pickup, handover, position."},
         {"name": "info", "description": "The brand and its locations, with opening hours."},
         {"name": "support", "description": "Support conversations, over REST and WebSocket."},
         {"name": "realtime", "description": "Tickets that open a WebSocket."},
@@ -152,6 +154,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # `/orders/report` before `/orders/{order_id}`.
     api.include_router(report_router)
     api.include_router(orders_router)
+    api.include_router(deliveries_router)
     api.include_router(auth_router)
     api.include_router(users_router)
     api.include_router(catalog_router)

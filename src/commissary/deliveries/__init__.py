@@ -1,1 +1,1 @@
-"""Deliveries: orders brought to the customer by couriers."""
+"""Couriers: offered deliveries, taking them, the handover code and live position."""

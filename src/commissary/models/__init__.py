@@ -12,6 +12,7 @@ from commissary.models.catalog import (
     restaurant_owner,
     restaurant_staff,
 )
+from commissary.models.delivery import DeliveryRefusal
 from commissary.models.idempotency import IdempotencyKey
 from commissary.models.ops import AuditLog, OutboxJob
 from commissary.models.order import (
@@ -33,6 +34,7 @@ __all__ = [
     "Category",
     "Conversation",
     "ConversationStatus",
+    "DeliveryRefusal",
     "EmailVerification",
     "EventStreamHead",
     "Fulfillment",

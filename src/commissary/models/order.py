@@ -90,6 +90,20 @@ class Order(Base):
     order_time: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
     completed_time: Mapped[dt.datetime | None]
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Delivery (see ``commissary.deliveries``): set while the order is offered to couriers
+    # and nobody has taken it; the courier who took it; the code the customer gives the
+    # courier at the door, its wrong attempts and lockout; the courier's last position
+    # while carrying the order, dropped when the delivery ends.
+    offered_at: Mapped[dt.datetime | None] = mapped_column(index=True)
+    courier_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("user_account.id", ondelete="SET NULL"), index=True
+    )
+    handover_code: Mapped[str | None] = mapped_column(String(6))
+    handover_attempts: Mapped[int] = mapped_column(server_default=text("0"))
+    handover_locked_at: Mapped[dt.datetime | None]
+    courier_lat: Mapped[float | None]
+    courier_lon: Mapped[float | None]
+    courier_located_at: Mapped[dt.datetime | None]
 
     lines: Mapped[list[OrderLine]] = relationship(
         back_populates="order",

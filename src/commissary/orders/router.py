@@ -11,6 +11,7 @@ from commissary.core.deps import SessionDep, StatementSessionDep
 from commissary.core.ids import IdPath
 from commissary.core.listing import ListQuery, Page, list_query
 from commissary.core.paths import API_PREFIX
+from commissary.deliveries import offers
 from commissary.models import Order, User
 from commissary.orders import edits, service
 from commissary.orders import repository as repo
@@ -33,19 +34,40 @@ router = APIRouter(prefix="/orders", tags=["orders"])
 ORDERS_PATH = API_PREFIX + router.prefix
 
 
+COMPUTED = frozenset(
+    {"items", "allowed_transitions", "handover_code", "handover_qr", "courier_position"}
+)
+STORED = tuple(name for name in OrderRead.model_fields if name not in COMPUTED)
+
+
 def to_read(order: Order, user: User | Member) -> OrderRead:
     actor = service.actor_in_scope(user)
     return OrderRead.model_validate(
         {
-            **{
-                name: getattr(order, name)
-                for name in OrderRead.model_fields
-                if name not in ("items", "allowed_transitions")
-            },
+            **{name: getattr(order, name) for name in STORED},
             "items": order.lines,
             "allowed_transitions": allowed(order.status, order.fulfillment, actor),
+            **(handover_view(order) if order.customer_id == user.id else {}),
         }
     )
+
+
+def handover_view(order: Order) -> dict[str, object]:
+    """What only the order's customer sees: the handover code (and its QR text) and the
+    courier's last position."""
+    code = order.handover_code
+    position = None
+    if order.courier_located_at is not None:
+        position = {
+            "lat": order.courier_lat,
+            "lon": order.courier_lon,
+            "located_at": order.courier_located_at,
+        }
+    return {
+        "handover_code": code,
+        "handover_qr": offers.handover_qr(order.id, code) if code else None,
+        "courier_position": position,
+    }
 
 
 def order_location(request: Request, order_id: int) -> str:

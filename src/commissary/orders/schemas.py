@@ -180,6 +180,12 @@ class OrderLineRead(BaseModel):
     options: list[LineOptionRead]
 
 
+class CourierPositionRead(BaseModel):
+    lat: float
+    lon: float
+    located_at: dt.datetime
+
+
 class OrderRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -207,6 +213,22 @@ class OrderRead(BaseModel):
     ]
     updated_at: dt.datetime
     allowed_transitions: list[OrderStatus]
+    courier_id: int | None = Field(description="The courier delivering the order.")
+    handover_code: str | None = Field(
+        None,
+        description="The six digits to give the courier at the door; for the order's "
+        "customer only, once the order is offered to couriers.",
+    )
+    handover_qr: str | None = Field(
+        None,
+        description="The text of a QR code carrying the handover code "
+        "(`commissary:handover:<order_id>:<code>`); for the order's customer only.",
+    )
+    courier_position: CourierPositionRead | None = Field(
+        None,
+        description="The courier's last position while out for delivery; for the order's "
+        "customer only, dropped when the delivery ends.",
+    )
 
 
 class OrderEventRead(BaseModel):

@@ -17,6 +17,7 @@ from commissary.core.db import utcnow
 from commissary.core.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyRequests
 from commissary.core.listing import ListQuery
 from commissary.core.money import money_text, round_money
+from commissary.deliveries import tracking
 from commissary.events.sequencer import SEQUENCE_JOB
 from commissary.models import Order, OrderEvent, OrderLine, OrderStatus, Role, User
 from commissary.ops import audit
@@ -303,8 +304,12 @@ async def list_orders(
 async def events(
     session: AsyncSession, user: User, order_id: int, query: ListQuery
 ) -> tuple[list[OrderEvent], int]:
-    await get_visible(session, user, order_id)
-    return await repo.events_page(session, order_id, query)
+    """The order's history; the courier's positions only for the order's customer."""
+    order = await get_visible(session, user, order_id)
+    events, total = await repo.events_page(session, order_id, query)
+    if order.customer_id != user.id:
+        events = tracking.without_positions(events)
+    return events, total
 
 
 async def _locked_for(session: AsyncSession, user: User, order_id: int) -> tuple[Order, Actor]:
@@ -320,7 +325,9 @@ async def _locked_for(session: AsyncSession, user: User, order_id: int) -> tuple
 
 async def cancel(session: AsyncSession, user: User, order_id: int, reason: str | None) -> Order:
     order, actor = await _locked_for(session, user, order_id)
-    return _cancel_locked(session, user, order, actor, reason)
+    _cancel_locked(session, user, order, actor, reason)
+    await tracking.end_delivery(session, order)
+    return order
 
 
 def _cancel_locked(
@@ -352,7 +359,9 @@ async def delete_or_cancel(session: AsyncSession, user: User, order_id: int) -> 
     deleted (None). An order on its way (ready, out for delivery) is a 409."""
     order, actor = await _locked_for(session, user, order_id)
     if order.status in ACTIVE:
-        return _cancel_locked(session, user, order, actor, None)
+        _cancel_locked(session, user, order, actor, None)
+        await tracking.end_delivery(session, order)
+        return order
     if order.status not in TERMINAL:
         raise Conflict(
             f"order {order_id} is {order.status.value}: it can be neither cancelled "
@@ -385,6 +394,8 @@ async def set_status(
     if target is OrderStatus.CANCELLED and message is None:
         message = "Cancelled by the restaurant."
     transition(session, order, target, actor=Actor.STAFF, actor_id=user.id, message=message)
+    if target in TERMINAL:
+        await tracking.end_delivery(session, order)
     audit.record(
         session,
         actor_id=user.id,

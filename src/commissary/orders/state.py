@@ -21,11 +21,13 @@ S = OrderStatus
 
 class Actor(enum.StrEnum):
     """Who moves an order: the worker (``system``), the person it is for (``customer``,
-    including the waiter who keyed it in), or the restaurant (``staff``)."""
+    including the waiter who keyed it in), the restaurant (``staff``), or the courier who
+    took the delivery (``courier``)."""
 
     SYSTEM = "system"
     CUSTOMER = "customer"
     STAFF = "staff"
+    COURIER = "courier"
 
 
 Guard = Callable[[Fulfillment], str | None]
@@ -57,10 +59,12 @@ TABLE: dict[tuple[OrderStatus, OrderStatus], Rule] = {
     (S.IN_PROGRESS, S.READY): Rule(frozenset({Actor.STAFF, Actor.SYSTEM})),
     (S.IN_PROGRESS, S.COMPLETED): Rule(frozenset({Actor.SYSTEM}), _not_delivery),
     (S.IN_PROGRESS, S.CANCELLED): Rule(_ANYONE),
-    (S.READY, S.OUT_FOR_DELIVERY): Rule(frozenset({Actor.STAFF}), _delivery_only),
+    # The courier picks the order up and hands it over with the customer's code; the
+    # restaurant keeps both moves for its own drivers and for a handover locked by wrong codes.
+    (S.READY, S.OUT_FOR_DELIVERY): Rule(frozenset({Actor.STAFF, Actor.COURIER}), _delivery_only),
     (S.READY, S.COMPLETED): Rule(frozenset({Actor.STAFF}), _not_delivery),
     (S.READY, S.CANCELLED): Rule(frozenset({Actor.STAFF})),
-    (S.OUT_FOR_DELIVERY, S.COMPLETED): Rule(frozenset({Actor.STAFF})),
+    (S.OUT_FOR_DELIVERY, S.COMPLETED): Rule(frozenset({Actor.STAFF, Actor.COURIER})),
 }
 TERMINAL = frozenset({S.COMPLETED, S.CANCELLED})
 ACTIVE = frozenset({S.PENDING, S.AWAITING_ACCEPTANCE, S.IN_PROGRESS})
