@@ -13,6 +13,7 @@ from commissary.models.catalog import (
     restaurant_staff,
 )
 from commissary.models.idempotency import IdempotencyKey
+from commissary.models.notification import Notification, NotificationKind
 from commissary.models.ops import AuditLog, OutboxJob
 from commissary.models.order import Fulfillment, Order, OrderEvent, OrderLine, OrderStatus
 from commissary.models.rating import Rating
@@ -30,6 +31,8 @@ __all__ = [
     "Fulfillment",
     "IdempotencyKey",
     "KitchenMode",
+    "Notification",
+    "NotificationKind",
     "Option",
     "OptionGroup",
     "Order",
