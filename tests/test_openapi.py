@@ -23,6 +23,7 @@ from commissary.models import OrderStatus, Role
 from commissary.notifications import repository as notification_repo
 from commissary.orders import repository as order_repo
 from commissary.support import repository as support_repo
+from commissary.users import referrals
 from commissary.users import repository as user_repo
 
 LISTS = {
@@ -36,6 +37,7 @@ LISTS = {
     "/api/v1/products/{product_id}/ratings": ratings.RATING_LIST,
     "/api/v1/support/conversations": support_repo.CONVERSATION_LIST,
     "/api/v1/notifications": notification_repo.NOTIFICATION_LIST,
+    "/api/v1/users/me/referrals": referrals.REFERRAL_LIST,
 }
 # Lists with a parameter of their own besides the whitelist (checked in their own tests).
 OTHER_LISTS = {"/api/v1/support/conversations/{conversation_id}/messages"}
