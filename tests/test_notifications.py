@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import event as sa_event
 from sqlalchemy import func, select
 
 from commissary.core.db import commit
@@ -222,6 +223,22 @@ async def test_owners_and_courier_hear_of_what_concerns_them(
     assert kinds(await mine(client, courier)) == ["delivery.released", "delivery.cancelled"]
 
 
+async def test_an_event_naming_a_deleted_member_does_not_fail_its_batch(
+    client: httpx.AsyncClient, backend: Backend, make_user: MakeUser
+) -> None:
+    menu = await make_menu(backend)
+    hero = await make_user()
+    order = await place(client, backend, hero, menu.soup.id)
+    await sequenced(
+        backend,
+        [
+            event(order, "courier.released", actor="staff", data={"courier_id": 999_999}),
+            event(order, "status.ready"),
+        ],
+    )
+    assert kinds(await mine(client, hero)) == ["order.ready"]
+
+
 async def test_restaurant_cancel_reaches_the_customer_with_its_reason(
     client: httpx.AsyncClient, backend: Backend, make_user: MakeUser, mailbox: Mailbox
 ) -> None:
@@ -258,24 +275,22 @@ async def test_a_batch_is_one_insert_and_its_mails_one_job_sent_once(
         event(orders[2], "picked_up"),
         event(orders[2], "courier.assigned"),
     ]
-    statements: list[str] = []
+    inserts: list[str] = []
 
     def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if statement.lstrip().upper().startswith("INSERT INTO NOTIFICATION"):
-            statements.append(statement)
-
-    from sqlalchemy import event as sa_event
+        table = statement.lstrip().upper().removeprefix("INSERT INTO ").split(" ")[0]
+        if statement.lstrip().upper().startswith("INSERT INTO "):
+            inserts.append(table.strip('"').lower())
 
     engine = backend.runtime.engine.sync_engine
     sa_event.listen(engine, "before_cursor_execute", count)
     try:
-        async with backend.runtime.sessionmaker() as session:
-            await notify(session, batch)
-            await commit(session)
+        await sequenced(backend, batch)
     finally:
         sa_event.remove(engine, "before_cursor_execute", count)
-    assert len(statements) == 1
-    assert await owed(backend) == 1  # one mail job for the three mails
+    # One statement for the four notifications, one outbox job for the three mails.
+    assert sorted(inserts) == ["notification", "outbox_job"]
+    assert await count_notifications(backend) == 4
     await backend.run_jobs()
     assert sorted(m["Subject"] for m in mailbox.messages) == sorted(
         [

@@ -16,7 +16,13 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commissary.events.sequencer import StreamEvent, on_sequenced
-from commissary.models import Notification, NotificationKind, Restaurant, restaurant_owner
+from commissary.models import (
+    Notification,
+    NotificationKind,
+    Restaurant,
+    User,
+    restaurant_owner,
+)
 from commissary.notifications import customer_mail
 from commissary.notifications.rules import COMPLETED_TYPES, EMAILED, Audience, Draft, drafts
 from commissary.users import referrals
@@ -63,6 +69,18 @@ def _row(user_id: int, draft: Draft, event: StreamEvent | None, at: dt.datetime)
     }
 
 
+async def _of_existing_members(
+    session: AsyncSession, rows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The rows whose member still exists: an id carried in an event's data (a courier's)
+    may name an account deleted since, and one such row must not fail the whole batch."""
+    ids = {row["user_id"] for row in rows}
+    if not ids:
+        return rows
+    found = set((await session.scalars(select(User.id).where(User.id.in_(ids)))).all())
+    return [row for row in rows if row["user_id"] in found]
+
+
 def _first_completions(events: Sequence[StreamEvent]) -> dict[int, dt.datetime]:
     first: dict[int, dt.datetime] = {}
     for event in events:
@@ -90,6 +108,7 @@ async def notify(session: AsyncSession, events: Sequence[StreamEvent]) -> None:
         for event, draft in planned
         for user_id in _recipients(draft, event, owners)
     ]
+    rows = await _of_existing_members(session, rows)
     for referrer_id, name, at in await referrals.convert(session, _first_completions(events)):
         rows.append(_row(referrer_id, _converted(name), None, at))
     if not rows:
