@@ -23,6 +23,7 @@ JOB_MODULES = (
     "commissary.notifications.jobs",
     "commissary.notifications.events",
     "commissary.core.idempotency",
+    "commissary.events.sequencer",
 )
 
 
@@ -34,6 +35,7 @@ class Periodic:
 
 PERIODIC = (
     Periodic("orders.sweep", lambda s: s.order_sweep_interval),
+    Periodic("events.sequence", lambda s: s.event_sequence_interval),
     Periodic("ops.relay_outbox", lambda s: s.outbox_relay_interval),
     Periodic("users.purge_unverified", lambda s: s.purge_interval),
     Periodic("idempotency.purge", lambda s: s.idempotency_purge_interval),

@@ -1,7 +1,7 @@
 """notifications: in-app messages about order events; referral codes of members
 
 Revision ID: 0015
-Revises: 0011
+Revises: 0012
 Create Date: 2026-12-06 05:00:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import commissary.core.db
 
 revision: str = "0015"
-down_revision: str | None = "0011"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
