@@ -45,6 +45,7 @@ async def test_register_returns_the_public_user(client: httpx.AsyncClient) -> No
         "planet",
         "allergies",
         "created_at",
+        "referral_code",
     }
 
 

@@ -21,8 +21,10 @@ from commissary.core.listing import MAX_FILTERS, MAX_SORT_TERMS, ListSpec
 from commissary.deliveries import repository as delivery_repo
 from commissary.main import create_app
 from commissary.models import OrderStatus, Role
+from commissary.notifications import repository as notification_repo
 from commissary.orders import repository as order_repo
 from commissary.support import repository as support_repo
+from commissary.users import referrals
 from commissary.users import repository as user_repo
 
 LISTS = {
@@ -37,6 +39,8 @@ LISTS = {
     "/api/v1/support/conversations": support_repo.CONVERSATION_LIST,
     "/api/v1/deliveries": delivery_repo.DELIVERY_LIST,
     "/api/v1/deliveries/available": delivery_repo.AVAILABLE_LIST,
+    "/api/v1/notifications": notification_repo.NOTIFICATION_LIST,
+    "/api/v1/users/me/referrals": referrals.REFERRAL_LIST,
 }
 # Lists with a parameter of their own besides the whitelist (checked in their own tests).
 OTHER_LISTS = {"/api/v1/support/conversations/{conversation_id}/messages"}

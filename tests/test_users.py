@@ -26,6 +26,7 @@ USER_READ_FIELDS = {
     "planet",
     "allergies",
     "created_at",
+    "referral_code",
 }
 ADMIN_READ_FIELDS = USER_READ_FIELDS | {"is_active", "verified_at", "updated_at", "restaurant_ids"}
 GAMORA = {

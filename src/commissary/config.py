@@ -103,6 +103,11 @@ class Settings(BaseSettings):
     order_mail_staff: bool = Field(
         True, description="mail the admins and the restaurant's owners about each accepted order"
     )
+    notification_mail: bool = Field(
+        True,
+        description="e-mail customers the notifications that matter most (order accepted, "
+        "rejected, on its way), besides the in-app ones",
+    )
     # `Idempotency-Key` on order placement and checkout (see `core.idempotency`).
     idempotency_key_ttl: int = Field(
         24 * 3600, gt=0, description="seconds a key and its stored answer are kept"

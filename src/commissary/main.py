@@ -33,6 +33,7 @@ from commissary.core.runtime import Runtime
 from commissary.deliveries.router import router as deliveries_router
 from commissary.events.router import router as events_router
 from commissary.info.router import router as info_router
+from commissary.notifications.router import router as notifications_router
 from commissary.ops.router import router as ops_router
 from commissary.orders.report_router import router as report_router
 from commissary.orders.router import router as orders_router
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         {"name": "orders", "description": "Placing orders, following them, the sales report."},
         {"name": "deliveries", "description": "Couriers: offers, pickup, handover, position."},
         {"name": "info", "description": "The brand and its locations, with opening hours."},
+        {"name": "notifications", "description": "A member's in-app notifications."},
         {"name": "support", "description": "Support conversations, over REST and WebSocket."},
         {"name": "realtime", "description": "Tickets that open a WebSocket."},
         {
@@ -161,6 +163,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(ratings_router)
     api.include_router(cart_router)
     api.include_router(info_router)
+    api.include_router(notifications_router)
     api.include_router(support_router)
     api.include_router(tickets_router)
     api.include_router(events_router)

@@ -21,6 +21,7 @@ JOB_MODULES = (
     "commissary.ops.jobs",
     "commissary.orders.jobs",
     "commissary.notifications.jobs",
+    "commissary.notifications.events",
     "commissary.core.idempotency",
     "commissary.events.sequencer",
 )

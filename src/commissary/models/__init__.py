@@ -14,6 +14,7 @@ from commissary.models.catalog import (
 )
 from commissary.models.delivery import DeliveryRefusal
 from commissary.models.idempotency import IdempotencyKey
+from commissary.models.notification import Notification, NotificationKind
 from commissary.models.ops import AuditLog, OutboxJob
 from commissary.models.order import (
     EventStreamHead,
@@ -40,6 +41,8 @@ __all__ = [
     "Fulfillment",
     "IdempotencyKey",
     "KitchenMode",
+    "Notification",
+    "NotificationKind",
     "Option",
     "OptionGroup",
     "Order",

@@ -5,10 +5,10 @@ import enum
 import secrets
 from typing import Any
 
-from sqlalchemy import JSON, Enum, String
+from sqlalchemy import JSON, Enum, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from commissary.core.db import NEVER_REUSE_IDS, Base, IdPk, utcnow
+from commissary.core.db import NEVER_REUSE_IDS, Base, BigId, IdPk, utcnow
 
 
 class Role(enum.StrEnum):
@@ -24,6 +24,16 @@ class Role(enum.StrEnum):
 
 def new_token_key() -> str:
     return secrets.token_hex(16)
+
+
+# Lower-case letters and digits without the look-alikes (0/o, 1/i/l): a code read aloud or
+# typed from a flyer still works, and it needs no escaping in a URL.
+REFERRAL_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
+REFERRAL_CODE_LENGTH = 10  # 31^10 ≈ 8·10^14 codes: a collision is not worth a retry loop
+
+
+def new_referral_code() -> str:
+    return "".join(secrets.choice(REFERRAL_ALPHABET) for _ in range(REFERRAL_CODE_LENGTH))
 
 
 class User(Base):
@@ -51,6 +61,13 @@ class User(Base):
     # the account it was issued to, and a new key (password change, deactivation) revokes
     # every token issued before.
     token_key: Mapped[str] = mapped_column(String(32), default=new_token_key)
+    # The code this member hands out; whoever registers with it is ``referred_by`` them.
+    referral_code: Mapped[str] = mapped_column(String(16), unique=True, default=new_referral_code)
+    referred_by_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("user_account.id", ondelete="SET NULL"), index=True
+    )
+    # When this referred member completed a first order (set once, by the event hook).
+    referral_converted_at: Mapped[dt.datetime | None]
 
     # A waiter's restaurants (``restaurant_staff``); loaded explicitly where an answer shows
     # ``restaurant_ids``.

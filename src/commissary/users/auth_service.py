@@ -27,6 +27,7 @@ from commissary.core.security import (
 from commissary.core.text import plain_text
 from commissary.models import EmailVerification, RefreshToken, Role, User
 from commissary.ops import audit
+from commissary.users import referrals
 from commissary.users import repository as repo
 from commissary.users import service as users
 from commissary.users.rules import fold_email
@@ -61,8 +62,10 @@ class RefreshTokenReused(Unauthorized):
 
 
 async def register(session: AsyncSession, data: RegisterIn, client: str) -> User:
-    """Create an unverified customer. Each attempt costs a password hash and a mail, so a
-    client address gets ``REGISTER_MAX_PER_CLIENT`` of them per window."""
+    """Create an unverified customer, linked to the member whose ``referral_code`` it gives
+    (an unknown code is a 422 and creates nothing). Each attempt costs a password hash and a
+    mail, so a client address gets ``REGISTER_MAX_PER_CLIENT`` of them per window (which also
+    bounds guessing referral codes)."""
     runtime = jobs.runtime_of(session)
     s = runtime.settings
     count, retry = await runtime.limiter.hit(f"register:client:{client}", s.register_client_window)
@@ -71,8 +74,15 @@ async def register(session: AsyncSession, data: RegisterIn, client: str) -> User
             "too many registrations from this address; try again later",
             headers={"Retry-After": str(retry)},
         )
-    create = UserCreate(**data.model_dump())
-    return await users.create_user(session, create, actor_id=None, verified=False)
+    referrer_id = None
+    if data.referral_code is not None:
+        referrer_id = await referrals.referrer_of(session, data.referral_code)
+    create = UserCreate(**data.model_dump(exclude={"referral_code"}))
+    user = await users.create_user(session, create, actor_id=None, verified=False)
+    if referrer_id is not None:
+        user.referred_by_id = referrer_id
+        await session.flush()
+    return user
 
 
 async def send_verification(session: AsyncSession, user_id: int) -> None:

@@ -11,13 +11,14 @@ from commissary.core.deps import ClientAddress, RuntimeDep, SessionDep
 from commissary.core.ids import IdPath
 from commissary.core.listing import ListQuery, Page, list_query
 from commissary.users import auth_service as auth
-from commissary.users import cookies, service
+from commissary.users import cookies, referrals, service
 from commissary.users import repository as repo
 from commissary.users.dependencies import AdminUser, CurrentUser
 from commissary.users.schemas import (
     EmailIn,
     LoginIn,
     MeUpdate,
+    ReferralPage,
     RefreshIn,
     RegisterIn,
     TokenPair,
@@ -171,6 +172,34 @@ async def logout(
 async def read_me(user: CurrentUser) -> object:
     """The signed-in account."""
     return user
+
+
+@users_router.get("/me/referrals", response_model=ReferralPage)
+async def list_my_referrals(
+    user: CurrentUser,
+    query: Annotated[ListQuery, Depends(list_query(referrals.REFERRAL_LIST))],
+    session: SessionDep,
+) -> object:
+    """The members who registered with my `referral_code`, newest first: name, when they
+    joined, and when they completed a first order (`converted_at`); `total` counts them
+    and `converted` those who ordered. Filters: `joined_at`, `converted_at` (with `__op`
+    suffixes, e.g. `converted_at__isnull=false`); `search` (name), `sort`, `limit` (≤ 100),
+    `offset`."""
+    items, total, converted = await referrals.list_referred(session, user.id, query)
+    return {
+        "items": [
+            {
+                "full_name": member.full_name,
+                "joined_at": member.created_at,
+                "converted_at": member.referral_converted_at,
+            }
+            for member in items
+        ],
+        "total": total,
+        "limit": query.limit,
+        "offset": query.offset,
+        "converted": converted,
+    }
 
 
 @users_router.patch("/me", response_model=UserRead)

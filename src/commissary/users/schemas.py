@@ -15,6 +15,7 @@ from pydantic import (
 )
 
 from commissary.core.ids import Id
+from commissary.core.listing import Page
 from commissary.core.schemas import Input, Lax, NotNull
 from commissary.core.text import Tags, free_text, plain_text
 from commissary.models import Role
@@ -77,6 +78,9 @@ class UserRead(BaseModel):
     planet: str | None
     allergies: list[str]
     created_at: dt.datetime
+    referral_code: str = Field(
+        description="This member's own code: whoever registers with it is their referral."
+    )
 
 
 RestaurantIds = Annotated[
@@ -98,12 +102,38 @@ class UserAdminRead(UserRead):
     updated_at: dt.datetime
 
 
+ReferralCode = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=32,
+        description="The referral code of the member who invited you (case-insensitive).",
+        json_schema_extra={"pattern": r"^[^\x00]*$"},
+    ),
+]
+
+
 class RegisterIn(Input):
     email: Email
     password: NewPassword
     full_name: FullName
     planet: Planet | None = None
     allergies: Allergies = []
+    referral_code: ReferralCode | None = None
+
+
+class ReferralRead(BaseModel):
+    """A member I referred: no e-mail, no id, only what tells them apart."""
+
+    full_name: str
+    joined_at: dt.datetime
+    converted_at: dt.datetime | None = Field(
+        description="When they completed a first order; null until then."
+    )
+
+
+class ReferralPage(Page[ReferralRead]):
+    converted: int = Field(description="How many of all the members I referred converted.")
 
 
 class VerifyIn(Input):
