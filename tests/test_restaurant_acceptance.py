@@ -320,6 +320,11 @@ async def test_unaccepted_order_raises_one_alert_then_is_cancelled_with_a_reason
     menu, owner, hero = await manual_kitchen(backend, make_user)
     order_id = await awaiting(client, backend, hero, menu)
     fresh = await awaiting(client, backend, hero, menu)
+    answered = await awaiting(client, backend, hero, menu)
+    assert (
+        await client.post(f"{ORDERS}/{answered}/accept", headers=owner.headers)
+    ).status_code == 200
+    await _wait_since(backend, answered, 3600)
     await _wait_since(backend, order_id, 59)
     await backend.run_job("orders.sweep")
     assert await types(client, order_id, hero.headers) == ["created", "status.awaiting_acceptance"]
@@ -354,8 +359,14 @@ async def test_unaccepted_order_raises_one_alert_then_is_cancelled_with_a_reason
     assert [e["type"] for e in history][2:] == ["acceptance.overdue", "status.cancelled"]
     assert history[-1]["actor"] == "system"
     assert history[-1]["data"] == {"reason": mine["message"]}
-    # The order placed just now has not waited long enough for anything.
+    # The order placed just now has not waited long enough for anything, and the accepted
+    # one no longer waits.
     assert await types(client, fresh, hero.headers) == ["created", "status.awaiting_acceptance"]
+    assert await types(client, answered, hero.headers) == [
+        "created",
+        "status.awaiting_acceptance",
+        "accepted",
+    ]
 
 
 async def test_an_order_found_long_overdue_gets_its_alert_before_its_cancellation(
