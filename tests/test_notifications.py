@@ -138,6 +138,9 @@ async def test_the_event_stream_notifies_as_staff_move_a_delivery(
     order = await place(
         client, backend, hero, menu.soup.id, fulfillment="delivery", delivery_address="Knowhere 1"
     )
+    accepted = await client.post(f"{ORDERS}/{order.id}/accept", json={}, headers=owner.headers)
+    assert accepted.status_code == 200, accepted.text
+    await backend.settle()
     for step in ("ready", "out_for_delivery", "completed"):
         moved = await client.post(
             f"{ORDERS}/{order.id}/status", json={"status": step}, headers=owner.headers
@@ -145,19 +148,27 @@ async def test_the_event_stream_notifies_as_staff_move_a_delivery(
         assert moved.status_code == 200, moved.text
         await backend.settle()
     page = await mine(client, hero)
-    assert kinds(page) == ["order.completed", "order.out_for_delivery", "order.ready"]
+    assert kinds(page) == [
+        "order.completed",
+        "order.out_for_delivery",
+        "order.ready",
+        "order.accepted",
+    ]
     positions = [item["event_id"] for item in page["items"]]
     assert positions == sorted(positions, reverse=True) and None not in positions
     assert kinds(await mine(client, owner)) == ["order.created"]
-    assert [m["Subject"] for m in customer_mails(mailbox)] == [f"Order #{order.id} is on its way"]
+    assert [m["Subject"] for m in customer_mails(mailbox)] == [
+        f"Order #{order.id} accepted",
+        f"Order #{order.id} is on its way",
+    ]
     assert mailbox.to(hero.user.email) == customer_mails(mailbox)
 
     # The stream runs again (the periodic sweep): nothing is notified or mailed twice.
     await backend.run_job("events.sequence")
     await backend.run_job("ops.relay_outbox")
     await backend.settle()
-    assert (await mine(client, hero))["total"] == 3
-    assert len(customer_mails(mailbox)) == 1
+    assert (await mine(client, hero))["total"] == 4
+    assert len(customer_mails(mailbox)) == 2
 
 
 async def test_customer_follows_their_order_and_nobody_else_sees_it(
