@@ -95,7 +95,7 @@ async def gate(connection: HTTPConnection) -> None:
 
 class RateLimitHeaders:
     """Adds the gate's ``RateLimit-*`` headers to the answer of a key request, whatever
-    produced it (the route, an error handler, the menu cache)."""
+    produced it (the route or an error handler)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
