@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from structlog.testing import capture_logs
 
 from commissary.apikeys.scopes import KeyScope, declared_scope
@@ -420,3 +420,31 @@ async def test_the_openapi_document_declares_the_api_key_scheme(
     assert {"ApiKey": []} not in me["security"]
     for operation in paths["/api/v1/api-keys"].values():
         assert {"ApiKey": []} not in operation["security"]
+
+
+async def test_a_request_without_a_key_costs_no_key_statement(
+    client: httpx.AsyncClient, backend: Backend, make_user: MakeUser
+) -> None:
+    """Placement is the hot path: signed in, the gate reads nothing; with a key, the key
+    costs one lookup."""
+    menu = await make_menu(backend)
+    admin = await make_user(Role.ADMIN)
+    headers = with_key(await create_key(client, admin, ["orders:write"]))
+    order = {"items": [{"product_id": menu.soup.id, "quantity": 1}], "customer_name": "Drax"}
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    async def place(headers: dict[str, str]) -> list[str]:
+        statements.clear()
+        event.listen(backend.runtime.engine.sync_engine, "before_cursor_execute", count)
+        try:
+            response = await client.post("/api/v1/orders", json=order, headers=headers)
+        finally:
+            event.remove(backend.runtime.engine.sync_engine, "before_cursor_execute", count)
+        assert response.status_code == 202, response.text
+        return [s for s in statements if "api_key" in s]
+
+    assert await place(admin.headers) == []
+    assert len(await place(headers)) == 1
