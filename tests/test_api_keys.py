@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import event, select
 from structlog.testing import capture_logs
 
-from commissary.apikeys.scopes import KeyScope, declared_scope
+from commissary.apikeys.scopes import KeyScope, declared_scope, require_scope
 from commissary.apikeys.usage import UsageRecorder
 from commissary.models import ApiKey, ApiKeyUsage, AuditLog, Role
 from tests.conftest import Account, Backend, MakeUser
@@ -448,3 +448,26 @@ async def test_a_request_without_a_key_costs_no_key_statement(
 
     assert await place(admin.headers) == []
     assert len(await place(headers)) == 1
+
+
+def test_a_route_declares_its_scope_by_enum_or_name() -> None:
+    from fastapi import APIRouter
+
+    router = APIRouter()
+
+    @router.post("/webhooks", dependencies=[require_scope("webhooks:write")])
+    async def subscribe() -> None: ...
+
+    @router.get("/webhooks", dependencies=[require_scope(KeyScope.WEBHOOKS_WRITE)])
+    async def list_subscriptions() -> None: ...
+
+    @router.get("/private")
+    async def private() -> None: ...
+
+    assert [declared_scope(route) for route in router.routes] == [
+        KeyScope.WEBHOOKS_WRITE,
+        KeyScope.WEBHOOKS_WRITE,
+        None,
+    ]
+    with pytest.raises(ValueError, match="admin:all"):
+        require_scope("admin:all")

@@ -67,11 +67,16 @@ api_key_header = APIKeyHeader(
 )
 
 
+def require_scope(scope: KeyScope | str, *, public: bool = False) -> Any:
+    """A dependency marking a route as reachable with an API key holding ``scope`` (e.g.
+    ``dependencies=[require_scope(KeyScope.WEBHOOKS_WRITE)]``). The gate enforces it before
+    the route runs; here it also documents the ``ApiKey`` scheme (and, for a ``public``
+    route, that sending no credentials at all is fine). An unknown scope is a ValueError."""
+    return _require_scope(KeyScope(scope), public)
+
+
 @cache
-def require_scope(scope: KeyScope, *, public: bool = False) -> Any:
-    """A dependency marking a route as reachable with an API key holding ``scope``. The gate
-    enforces it before the route runs; here it also documents the ``ApiKey`` scheme (and,
-    for a ``public`` route, that sending no credentials at all is fine)."""
+def _require_scope(scope: KeyScope, public: bool) -> Any:
 
     async def key_scope(_: Annotated[str | None, Security(api_key_header)]) -> None:
         return None
