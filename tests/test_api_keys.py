@@ -248,7 +248,7 @@ async def test_unknown_malformed_or_doubled_credentials_are_refused(
         assert response.status_code == 401, raw
         assert response.json()["code"] == "invalid_api_key"
     both = await client.get("/api/v1/products", headers={**with_key(created), **dev.headers})
-    assert both.status_code == 400
+    assert both.status_code == 401
     assert both.json()["code"] == "ambiguous_credentials"
 
 

@@ -18,15 +18,17 @@ from commissary.apikeys import repository as repo
 from commissary.apikeys.scopes import HEADER, declared_scope, raw_key, set_principal
 from commissary.apikeys.usage import UsageRecorder
 from commissary.core.db import utcnow
-from commissary.core.errors import Forbidden, InvalidInput, TooManyRequests
+from commissary.core.errors import Forbidden, TooManyRequests, Unauthorized
 from commissary.core.runtime import Runtime
 
 _HEADERS = "commissary.api_key_headers"
 USAGE_STATE = "api_key_usage"
 
 
-class AmbiguousCredentials(InvalidInput):
-    status, code = 400, "ambiguous_credentials"
+class AmbiguousCredentials(Unauthorized):
+    """Both a bearer token and a key: which one should decide is the client's to say."""
+
+    code = "ambiguous_credentials"
 
 
 def usage_recorder(connection: HTTPConnection) -> UsageRecorder:
