@@ -31,9 +31,14 @@ class AmbiguousCredentials(Unauthorized):
     code = "ambiguous_credentials"
 
 
-def usage_recorder(connection: HTTPConnection) -> UsageRecorder:
+def recorder_of(connection: HTTPConnection) -> UsageRecorder:
     recorder: UsageRecorder = getattr(connection.app.state, USAGE_STATE)
     return recorder
+
+
+async def usage_recorder(connection: HTTPConnection) -> UsageRecorder:
+    """Async on purpose: a plain ``def`` dependency costs a thread-pool hop per request."""
+    return recorder_of(connection)
 
 
 async def gate(connection: HTTPConnection) -> None:
@@ -61,7 +66,7 @@ async def gate(connection: HTTPConnection) -> None:
     verdict = await limits.count(
         runtime.limiter, key.key_id, row.rate_limit_per_minute, row.daily_quota, now
     )
-    usage_recorder(connection).record(
+    recorder_of(connection).record(
         key.key_id, secret_hash, now, refused=verdict.refused is not None
     )
     holder: dict[str, str] | None = scope.get(_HEADERS)
