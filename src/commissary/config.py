@@ -157,6 +157,20 @@ class Settings(BaseSettings):
     )
     support_message_rate_window: int = Field(60, gt=0, description="seconds")
 
+    # Integrators' API keys (`X-API-Key`): a key's limits default to these and are capped.
+    api_key_rate_limit_per_minute: int = Field(60, gt=0, description="a new key's requests/min")
+    api_key_daily_quota: int = Field(10_000, gt=0, description="a new key's requests per UTC day")
+    api_key_max_rate_limit_per_minute: int = Field(
+        600, gt=0, description="the highest per-minute limit a key may be given"
+    )
+    api_key_max_daily_quota: int = Field(
+        1_000_000, gt=0, description="the highest daily quota a key may be given"
+    )
+    api_keys_per_member: int = Field(20, gt=0, description="unrevoked keys one member may hold")
+    api_key_usage_flush_interval: float = Field(
+        10.0, gt=0, description="seconds between two writes of the keys' usage counts"
+    )
+
     api_docs: bool = Field(True, description="serve /docs, /redoc and /openapi.json")
 
     @field_validator("cors_origins", mode="before")
@@ -205,6 +219,16 @@ class Settings(BaseSettings):
                 "SECRET_KEY must be set to a random value of at least 32 characters outside "
                 "development (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _key_defaults_within_caps(self) -> Settings:
+        if self.api_key_rate_limit_per_minute > self.api_key_max_rate_limit_per_minute:
+            raise ValueError(
+                "API_KEY_RATE_LIMIT_PER_MINUTE exceeds API_KEY_MAX_RATE_LIMIT_PER_MINUTE"
+            )
+        if self.api_key_daily_quota > self.api_key_max_daily_quota:
+            raise ValueError("API_KEY_DAILY_QUOTA exceeds API_KEY_MAX_DAILY_QUOTA")
         return self
 
     @cached_property

@@ -10,10 +10,13 @@ from collections.abc import AsyncIterator
 from types import FrameType
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from commissary import __version__, tasks
+from commissary.apikeys.gate import USAGE_STATE, RateLimitHeaders, gate
+from commissary.apikeys.router import router as api_keys_router
+from commissary.apikeys.usage import UsageRecorder
 from commissary.cart.router import router as cart_router
 from commissary.catalog import images
 from commissary.catalog.ratings_router import router as ratings_router
@@ -44,8 +47,9 @@ from commissary.users.router import auth_router, users_router
 DESCRIPTION = """
 Commissary takes food orders for cafeterias, coffee-shop chains, restaurants and delivery
 marketplaces. Sign in with `POST /api/v1/auth/login` (or the **Authorize** button, e-mail as
-username) and send `Authorization: Bearer <access_token>`. Errors are RFC 9457 problem details
-with a stable `code`.
+username) and send `Authorization: Bearer <access_token>`. Integrators send an API key as
+`X-API-Key` instead: it reaches only the operations its scopes name. Errors are RFC 9457
+problem details with a stable `code`.
 """
 
 
@@ -80,6 +84,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.runtime = runtime
         await runtime.realtime.start()
         _end_live_connections_on_stop(runtime)
+        usage = UsageRecorder(runtime.sessionmaker, settings.api_key_usage_flush_interval)
+        setattr(app.state, USAGE_STATE, usage)
+        usage.start()
         periodic = None
         if isinstance(runtime.jobs, InlineDispatcher):
             periodic = asyncio.create_task(tasks.run_periodic_inline(runtime))
@@ -90,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 periodic.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await periodic
+            await usage.close()
             await runtime.close()
 
     docs = settings.api_docs
@@ -110,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "name": "events",
             "description": "The order event stream, live and resumable (WebSocket and SSE).",
         },
+        {"name": "api_keys", "description": "Integrators' scoped API keys and their usage."},
         {"name": "ops", "description": "Health, readiness and operations."},
     ]
     app = FastAPI(
@@ -122,6 +131,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json" if docs else None,
         generate_unique_id_function=openapi.operation_id,
         openapi_tags=tags,
+        # Refuses a request with `X-API-Key` that its key may not make; nothing otherwise.
+        dependencies=[Depends(gate)],
     )
     install_error_handlers(app)
     openapi.install(app)
@@ -129,6 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # routing. CORS wraps the 500 handler and the admission gate, so a browser can read a 500
     # or a 503 too; the request id and security headers wrap everything.
     app.add_middleware(CachedReads, prefix=API_PREFIX, key_of=catalog_cache_key)
+    app.add_middleware(RateLimitHeaders)
     app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(
         BodySizeLimitMiddleware,
@@ -167,6 +179,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(support_router)
     api.include_router(tickets_router)
     api.include_router(events_router)
+    api.include_router(api_keys_router)
     app.include_router(api)
     app.include_router(ops_router)
     app.mount(images.MEDIA_PATH, images.media_files(settings), name="media")

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response, status
 
+from commissary.apikeys.scopes import KeyScope, require_scope
 from commissary.catalog import options as service
 from commissary.catalog import repository as repo
 from commissary.catalog.schemas import (
@@ -23,11 +24,12 @@ from commissary.models import Role, User
 from commissary.users.dependencies import require_role
 
 router = APIRouter(prefix="/products/{product_id}", tags=["catalog"])
+CATALOG_READ = require_scope(KeyScope.CATALOG_READ, public=True)
 MenuEditor = Annotated[User, Depends(require_role(Role.RESTAURATEUR))]
 NO_CONTENT = status.HTTP_204_NO_CONTENT
 
 
-@router.get("/option-groups", response_model=Page[OptionGroupRead])
+@router.get("/option-groups", response_model=Page[OptionGroupRead], dependencies=[CATALOG_READ])
 async def list_option_groups(
     product_id: IdPath,
     query: Annotated[ListQuery, Depends(list_query(repo.OPTION_GROUP_LIST))],
@@ -47,7 +49,9 @@ async def create_option_group(
     return await service.create_group(session, product_id, body, user)
 
 
-@router.get("/option-groups/{group_id}", response_model=OptionGroupRead)
+@router.get(
+    "/option-groups/{group_id}", response_model=OptionGroupRead, dependencies=[CATALOG_READ]
+)
 async def read_option_group(product_id: IdPath, group_id: IdPath, session: SessionDep) -> object:
     """Public."""
     return await service.get_group(session, product_id, group_id)
@@ -91,7 +95,7 @@ async def create_option(
     return await service.create_option(session, product_id, group_id, body, user)
 
 
-@router.get("/options/{option_id}", response_model=OptionRead)
+@router.get("/options/{option_id}", response_model=OptionRead, dependencies=[CATALOG_READ])
 async def read_option(product_id: IdPath, option_id: IdPath, session: SessionDep) -> object:
     """Public."""
     return await service.get_option(session, product_id, option_id)

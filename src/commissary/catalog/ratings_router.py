@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response, status
 
+from commissary.apikeys.scopes import KeyScope, require_scope
 from commissary.catalog import ratings
 from commissary.catalog.schemas import RatingIn, RatingRead
 from commissary.core.deps import SessionDep
@@ -14,6 +15,7 @@ from commissary.core.listing import ListQuery, Page, list_query
 from commissary.users.dependencies import CurrentUser
 
 router = APIRouter(prefix="/products/{product_id}", tags=["ratings"])
+CATALOG_READ = require_scope(KeyScope.CATALOG_READ, public=True)
 
 
 @router.put(
@@ -46,7 +48,7 @@ async def delete_own_rating(product_id: IdPath, user: CurrentUser, session: Sess
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/ratings", response_model=Page[RatingRead])
+@router.get("/ratings", response_model=Page[RatingRead], dependencies=[CATALOG_READ])
 async def list_ratings(
     product_id: IdPath,
     query: Annotated[ListQuery, Depends(list_query(ratings.RATING_LIST))],

@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Depends, File, Request, Response, UploadFile, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commissary.apikeys.scopes import KeyScope, require_scope
 from commissary.catalog import answers, images, safe_menu, service
 from commissary.catalog import repository as repo
 from commissary.catalog.options_router import router as options_router
@@ -33,6 +34,7 @@ from commissary.models import Role, User
 from commissary.users.dependencies import AdminUser, BearerToken, require_role
 
 router = APIRouter(tags=["catalog"])
+CATALOG_READ = require_scope(KeyScope.CATALOG_READ, public=True)
 
 
 def _listing(
@@ -92,7 +94,12 @@ async def create_restaurant(
     return service.to_read(await service.create_restaurant(session, body, admin))
 
 
-@router.get("/restaurants", response_model=Page[RestaurantRead], responses=CACHED_RESPONSE)
+@router.get(
+    "/restaurants",
+    response_model=Page[RestaurantRead],
+    responses=CACHED_RESPONSE,
+    dependencies=[CATALOG_READ],
+)
 async def list_restaurants(
     request: Request, query: Annotated[ListQuery, Depends(list_query(repo.RESTAURANT_LIST))]
 ) -> Response:
@@ -103,7 +110,10 @@ async def list_restaurants(
 
 
 @router.get(
-    "/restaurants/{restaurant_id}", response_model=RestaurantRead, responses=CACHED_RESPONSE
+    "/restaurants/{restaurant_id}",
+    response_model=RestaurantRead,
+    responses=CACHED_RESPONSE,
+    dependencies=[CATALOG_READ],
 )
 async def read_restaurant(restaurant_id: IdPath, request: Request) -> Response:
     """Public."""
@@ -145,7 +155,12 @@ async def create_category(body: CategoryCreate, user: MenuEditor, session: Sessi
     return await service.create_category(session, body, user)
 
 
-@router.get("/categories", response_model=Page[CategoryRead], responses=CACHED_RESPONSE)
+@router.get(
+    "/categories",
+    response_model=Page[CategoryRead],
+    responses=CACHED_RESPONSE,
+    dependencies=[CATALOG_READ],
+)
 async def list_categories(
     request: Request, query: Annotated[ListQuery, Depends(list_query(repo.CATEGORY_LIST))]
 ) -> Response:
@@ -153,7 +168,12 @@ async def list_categories(
     return await _listing(request, "/categories", query, answers.categories)
 
 
-@router.get("/categories/{category_id}", response_model=CategoryRead, responses=CACHED_RESPONSE)
+@router.get(
+    "/categories/{category_id}",
+    response_model=CategoryRead,
+    responses=CACHED_RESPONSE,
+    dependencies=[CATALOG_READ],
+)
 async def read_category(category_id: IdPath, request: Request) -> Response:
     """Public."""
     key = f"/categories/{category_id}"
@@ -190,7 +210,12 @@ async def create_product(body: ProductCreate, user: MenuEditor, session: Session
     return await service.create_product(session, body, user)
 
 
-@router.get("/products", response_model=Page[ProductRead], responses=CACHED_RESPONSE)
+@router.get(
+    "/products",
+    response_model=Page[ProductRead],
+    responses=CACHED_RESPONSE,
+    dependencies=[CATALOG_READ],
+)
 async def list_products(
     request: Request,
     query: Annotated[ListQuery, Depends(list_query(repo.PRODUCT_LIST))],
@@ -216,7 +241,12 @@ async def list_products(
     return await serve(request, list_key("/products", request.scope["query_string"]), build)
 
 
-@router.get("/products/{product_id}", response_model=ProductRead, responses=CACHED_RESPONSE)
+@router.get(
+    "/products/{product_id}",
+    response_model=ProductRead,
+    responses=CACHED_RESPONSE,
+    dependencies=[CATALOG_READ],
+)
 async def read_product(product_id: IdPath, request: Request) -> Response:
     """Public."""
     key = f"/products/{product_id}"

@@ -117,6 +117,8 @@ class CachedReads:
     def _key(self, scope: Scope) -> str | None:
         if scope["type"] != "http" or scope["method"] != "GET":
             return None
+        if any(name == b"x-api-key" for name, _ in scope["headers"]):
+            return None  # a key request is counted and checked first (``apikeys.gate``)
         path: str = scope["path"]
         root: str = scope.get("root_path", "")
         if root and path.startswith(root):

@@ -25,6 +25,8 @@ _REDACT = frozenset(
         "secret_key",
         "smtp_password",
         "api_key",
+        "x_api_key",
+        "secret",
     }
 )
 

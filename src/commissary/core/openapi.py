@@ -59,6 +59,8 @@ def error_statuses(route: RouteContext, method: str, operation: dict[str, Any]) 
         statuses.add(400)  # a refused list parameter, or a body that is not JSON
     if "security" in operation:
         statuses |= {401, 403}
+    for call in calls:  # what a dependency says it may add (e.g. an API key's 429)
+        statuses |= set(getattr(call, "error_statuses", ()))
     if any(p["in"] == "path" for p in operation.get("parameters", [])):
         statuses.add(404)
     if client_address in calls:  # the address is what per-client limits count
@@ -80,6 +82,15 @@ def _document_errors(route: RouteContext, method: str, operation: dict[str, Any]
         if status in ERROR_DESCRIPTIONS and not declared.get("description"):
             response["description"] = ERROR_DESCRIPTIONS[status]
         response["content"] = {PROBLEM_JSON: {"schema": PROBLEM_REF}}
+
+
+def _document_optional_auth(route: RouteContext, operation: dict[str, Any]) -> None:
+    """A public operation that also takes credentials (an API key on the menu) lists the
+    empty requirement too: no credentials at all is fine."""
+    if any(getattr(call, "optional_auth", False) for call in _calls(route.dependant)):
+        security = operation.setdefault("security", [])
+        if {} not in security:
+            security.insert(0, {})
 
 
 def _document_list_parameters(route: RouteContext, operation: dict[str, Any]) -> None:
@@ -133,6 +144,7 @@ def complete(app: FastAPI, document: dict[str, Any]) -> dict[str, Any]:
             continue
         for method in route.methods or ():
             operation = document["paths"][route.path_format][method.lower()]
+            _document_optional_auth(route, operation)
             _document_list_parameters(route, operation)
             _document_errors(route, method, operation)
     _link_created_resources(document["paths"])

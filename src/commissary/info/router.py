@@ -5,16 +5,20 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commissary.apikeys.scopes import KeyScope, require_scope
 from commissary.core.cached_reads import CACHED_RESPONSE, Fresh, serve
 from commissary.core.db import utcnow
 from commissary.info import service
 from commissary.info.schemas import ShopInfo
 
 router = APIRouter(tags=["info"])
+CATALOG_READ = require_scope(KeyScope.CATALOG_READ, public=True)
 CACHE_KEY = "/info"
 
 
-@router.get("/info", response_model=ShopInfo, responses=CACHED_RESPONSE)
+@router.get(
+    "/info", response_model=ShopInfo, responses=CACHED_RESPONSE, dependencies=[CATALOG_READ]
+)
 async def read_info(request: Request) -> Response:
     """Public: the brand (name, description, contacts) and each active location with its
     address, phone, time zone, weekly hours, whether it is open now and when that changes.

@@ -1,5 +1,6 @@
 """Every ORM model, imported here so Alembic and the mappers see the whole schema."""
 
+from commissary.models.api_key import ApiKey, ApiKeyUsage
 from commissary.models.auth import EmailVerification, RefreshToken
 from commissary.models.cart import Cart, CartItem
 from commissary.models.catalog import (
@@ -29,6 +30,8 @@ from commissary.models.support import Conversation, ConversationStatus, SupportM
 from commissary.models.user import Role, User
 
 __all__ = [
+    "ApiKey",
+    "ApiKeyUsage",
     "AuditLog",
     "Cart",
     "CartItem",

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response, status
 
+from commissary.apikeys.scopes import KeyScope, require_scope
 from commissary.core import idempotency
 from commissary.core.deps import SessionDep, StatementSessionDep
 from commissary.core.ids import IdPath
@@ -31,6 +32,8 @@ from commissary.users.auth_service import Member
 from commissary.users.dependencies import CurrentUser, StatementUser
 
 router = APIRouter(prefix="/orders", tags=["orders"])
+ORDERS_READ = require_scope(KeyScope.ORDERS_READ)
+ORDERS_WRITE = require_scope(KeyScope.ORDERS_WRITE)
 ORDERS_PATH = API_PREFIX + router.prefix
 
 
@@ -81,6 +84,7 @@ def order_location(request: Request, order_id: int) -> str:
     response_model=OrderRead,
     responses=idempotency.RESPONSES,
     openapi_extra=idempotency.OPENAPI_EXTRA,
+    dependencies=[ORDERS_WRITE],
 )
 async def place_order(
     body: OrderCreate,
@@ -100,7 +104,7 @@ async def place_order(
     return await idempotency.respond(session, request, response, user.id, body, place)
 
 
-@router.get("", response_model=Page[OrderRead])
+@router.get("", response_model=Page[OrderRead], dependencies=[ORDERS_READ])
 async def list_orders(
     user: CurrentUser,
     query: Annotated[ListQuery, Depends(list_query(repo.ORDER_LIST))],
@@ -118,14 +122,16 @@ async def list_orders(
     }
 
 
-@router.get("/{order_id:int}", response_model=OrderRead)
+@router.get("/{order_id:int}", response_model=OrderRead, dependencies=[ORDERS_READ])
 async def read_order(order_id: IdPath, user: CurrentUser, session: SessionDep) -> OrderRead:
     """One order: a customer's own, a waiter's keyed-in ones, a restaurant's for its owners,
     any for admin, sales and support; any other is a 404."""
     return to_read(await service.get_visible(session, user, order_id), user)
 
 
-@router.get("/{order_id:int}/events", response_model=Page[OrderEventRead])
+@router.get(
+    "/{order_id:int}/events", response_model=Page[OrderEventRead], dependencies=[ORDERS_READ]
+)
 async def list_order_events(
     order_id: IdPath,
     user: CurrentUser,
@@ -174,7 +180,7 @@ async def replace_order(
     return to_read(await edits.edit(session, user, order_id, body), user)
 
 
-@router.post("/{order_id:int}/cancel", response_model=OrderRead)
+@router.post("/{order_id:int}/cancel", response_model=OrderRead, dependencies=[ORDERS_WRITE])
 async def cancel_order(
     order_id: IdPath, user: CurrentUser, session: SessionDep, body: CancelIn | None = None
 ) -> OrderRead:

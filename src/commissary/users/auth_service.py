@@ -381,3 +381,19 @@ async def member_from_access_token(session: AsyncSession, token: str) -> Member:
         raise _invalid_token(REVOKED)
     _check_access(claims, row.is_active, row.token_key)
     return Member(row.id, Role(row.role), row.is_verified, row.full_name, list(row.allergies))
+
+
+async def key_owner(session: AsyncSession, user_id: int) -> User:
+    """The owner an API key acts as (the key was checked by ``apikeys.gate``)."""
+    user = await repo.get(session, user_id)
+    if user is None or not user.is_active:
+        raise Unauthorized("this API key's owner is gone or disabled", code="invalid_api_key")
+    return user
+
+
+async def key_member(session: AsyncSession, user_id: int) -> Member:
+    """As ``key_owner``, as a lean ``Member`` for a hot path."""
+    row = await repo.member_row(session, user_id)
+    if row is None or not row.is_active:
+        raise Unauthorized("this API key's owner is gone or disabled", code="invalid_api_key")
+    return Member(row.id, Role(row.role), row.is_verified, row.full_name, list(row.allergies))

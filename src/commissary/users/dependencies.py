@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commissary.apikeys.scopes import principal
 from commissary.core.deps import SessionDep, StatementSessionDep
 from commissary.core.errors import Forbidden, Unauthorized
 from commissary.models import Role, User
@@ -34,13 +35,23 @@ def _not_signed_in() -> Unauthorized:
     )
 
 
-async def current_user(session: SessionDep, token: BearerToken) -> User:
+async def current_user(request: Request, session: SessionDep, token: BearerToken) -> User:
+    """The signed-in member, or the owner of the API key the gate let in (``apikeys.gate``):
+    the owner's role then decides, as for a signed-in request."""
+    key = principal(request.scope)
+    if key is not None:
+        return await auth_service.key_owner(session, key.owner_id)
     return await _authenticate(session, token)
 
 
-async def statement_user(session: StatementSessionDep, token: BearerToken) -> Member:
+async def statement_user(
+    request: Request, session: StatementSessionDep, token: BearerToken
+) -> Member:
     """The caller as a lean ``Member``, read in the request's single-statement session (see
     ``deps.get_statement_session``)."""
+    key = principal(request.scope)
+    if key is not None:
+        return await auth_service.key_member(session, key.owner_id)
     if not token:
         raise _not_signed_in()
     return await auth_service.member_from_access_token(session, token)

@@ -1,0 +1,1 @@
+"""Integrators' API keys: scoped, rate-limited credentials sent as ``X-API-Key``."""
