@@ -364,3 +364,19 @@ async def test_only_couriers_act_and_only_on_their_own_deliveries(
     everyone = (await client.get(DELIVERIES, headers=admin.headers)).json()
     assert [d["order_id"] for d in everyone["items"]] == [order["id"]]
     assert (await order_of(client, order["id"], customer))["status"] == "ready"
+
+
+async def test_a_cancelled_offer_leaves_the_list_and_cannot_be_taken(
+    client: httpx.AsyncClient, backend: Backend, world: dict[str, Any]
+) -> None:
+    courier = world["courier"]
+    order = await ready_delivery(client, backend, world)
+    cancelled = await client.post(
+        f"{ORDERS}/{order['id']}/status",
+        json={"status": "cancelled", "message": "Out of soup."},
+        headers=world["owner"].headers,
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    assert await available_ids(client, courier) == []
+    late = await client.post(act(order["id"], "accept"), headers=courier.headers)
+    assert (late.status_code, late.json()["code"]) == (409, "delivery_not_offered")
