@@ -338,3 +338,60 @@ async def test_a_redis_outage_loses_no_event_of_a_connected_reader(
         "status.in_progress",
         "status.completed",
     ]
+
+
+async def test_couriers_see_offers_and_their_own_deliveries_and_only_the_customer_the_position(
+    backend: Backend, client: httpx.AsyncClient, make_user: MakeUser, live: str
+) -> None:
+    menu = await make_menu(backend)
+    hero, admin = await make_user(), await make_user(Role.ADMIN)
+    rider, other_rider = await make_user(Role.COURIER), await make_user(Role.COURIER)
+    async with (
+        events_socket(live, hero) as hero_ws,
+        events_socket(live, admin) as admin_ws,
+        events_socket(live, rider) as rider_ws,
+        events_socket(live, other_rider) as other_ws,
+    ):
+        for ws in (hero_ws, admin_ws, rider_ws, other_ws):
+            await until_ready(ws)
+        placed = await client.post(
+            ORDERS,
+            json=body((menu.soup.id, 1), fulfillment="delivery", delivery_address="Knowhere 1"),
+            headers=hero.headers,
+        )
+        assert placed.status_code == 202, placed.text
+        order_id = placed.json()["id"]
+        await backend.settle()
+        # Couriers see the offer, not the order's own steps.
+        assert [e["type"] for e in await take(rider_ws, 1)] == ["delivery.offered"]
+        assert [e["type"] for e in await take(other_ws, 1)] == ["delivery.offered"]
+        deliveries = f"/api/v1/deliveries/{order_id}"
+        assert (await client.post(f"{deliveries}/accept", headers=rider.headers)).status_code == 200
+        assert (await client.post(f"{deliveries}/pickup", headers=rider.headers)).status_code == 200
+        located = await client.post(
+            f"{deliveries}/location", json={"lat": 50.11, "lon": 8.68}, headers=rider.headers
+        )
+        assert located.status_code == 200, located.text
+        await backend.settle()
+        mine = await take(rider_ws, 3)
+        assert [e["type"] for e in mine] == ["courier.assigned", "picked_up", "courier.location"]
+        assert mine[-1]["data"] == {"lat": 50.11, "lon": 8.68}
+        seen_by_hero = await take(hero_ws, 7)
+        seen_by_admin = await take(admin_ws, 7)
+    expected = [
+        "created",
+        "status.in_progress",
+        "delivery.offered",
+        "status.ready",
+        "courier.assigned",
+        "picked_up",
+        "courier.location",
+    ]
+    assert [e["type"] for e in seen_by_hero] == expected
+    assert [e["type"] for e in seen_by_admin] == expected
+    assert seen_by_hero[-1]["data"] == {"lat": 50.11, "lon": 8.68}
+    assert seen_by_admin[-1]["data"] is None  # a position is for the customer and the courier
+    # The other courier saw nothing beyond the offer: a frame now would be the next event.
+    async with events_socket(live, other_rider, f"last_event_id={seen_by_hero[2]['id']}") as ws:
+        backlog, _ = await until_ready(ws)
+    assert backlog == []

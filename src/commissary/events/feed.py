@@ -18,13 +18,14 @@ from typing import Any
 from sqlalchemy import ColumnElement, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commissary.events.sequencer import _iso
+from commissary.events.sequencer import STREAM, _iso
 from commissary.models import EventStreamHead, Order, OrderEvent, Role, User
 from commissary.models.catalog import restaurant_owner
 
 PAGE = 200
 ALL_ORDERS = frozenset({Role.ADMIN, Role.SALES, Role.SUPPORT})
 OFFER_TYPE = "delivery.offered"
+LOCATION_TYPE = "courier.location"
 
 
 @dataclass(frozen=True)
@@ -76,15 +77,19 @@ class Audience:
                     return own
                 return or_(own, Order.restaurant_id.in_(sorted(self.restaurant_ids)))
             case Role.COURIER:
-                courier = getattr(Order, "courier_id", None)
-                offers = OrderEvent.type == OFFER_TYPE
-                return or_(own, offers, courier == me) if courier is not None else or_(own, offers)
+                return or_(own, OrderEvent.type == OFFER_TYPE, Order.courier_id == me)
         return own
 
-
-def public(event: dict[str, Any]) -> dict[str, Any]:
-    """A frame's event as the reader receives it (without its audience)."""
-    return {key: value for key, value in event.items() if key not in _AUDIENCE}
+    def public(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The event as this reader receives it: without its audience, and a courier's
+        position only for the order's customer and its courier."""
+        shown = {key: value for key, value in event.items() if key not in _AUDIENCE}
+        if event["type"] == LOCATION_TYPE and self.member_id not in (
+            event.get("customer_id"),
+            event.get("courier_id"),
+        ):
+            shown["data"] = None
+        return shown
 
 
 _AUDIENCE = frozenset({"customer_id", "courier_id", "waiter_id"})
@@ -92,11 +97,14 @@ _AUDIENCE = frozenset({"customer_id", "courier_id", "waiter_id"})
 
 async def head(session: AsyncSession) -> int:
     """The last committed position of the stream."""
-    value = await session.scalar(select(EventStreamHead.position))
+    value = await session.scalar(
+        select(EventStreamHead.position).where(EventStreamHead.stream == STREAM)
+    )
     return int(value or 0)
 
 
 def _row(row: Any) -> dict[str, Any]:
+    """A database row as a frame's event (with its audience)."""
     status = (
         getattr(row.from_status, "value", row.from_status),
         getattr(row.to_status, "value", row.to_status),
@@ -112,6 +120,8 @@ def _row(row: Any) -> dict[str, Any]:
         "actor": row.actor,
         "data": row.data,
         "created_at": _iso(row.created_at),
+        "customer_id": row.customer_id,
+        "courier_id": row.courier_id,
     }
 
 
@@ -131,13 +141,15 @@ async def visible_after(
             OrderEvent.data,
             OrderEvent.created_at,
             Order.restaurant_id,
+            Order.customer_id,
+            Order.courier_id,
         )
         .join(Order, Order.id == OrderEvent.order_id)
         .where(OrderEvent.position > after, OrderEvent.position <= upto, audience.where())
         .order_by(OrderEvent.position)
         .limit(limit)
     )
-    return [_row(row) for row in rows]
+    return [audience.public(_row(row)) for row in rows]
 
 
 class Cursor:
@@ -159,7 +171,7 @@ class Cursor:
                 return out, True
             self.position = position
             if self.audience.sees(event):
-                out.append(public(event))
+                out.append(self.audience.public(event))
         return out, False
 
     def passed(self, events: list[dict[str, Any]], upto: int) -> Iterator[dict[str, Any]]:

@@ -176,11 +176,40 @@ async def _sse_stream(
         hub.disconnect(subscriber)
 
 
+# The `data` of each event of the stream (one JSON object per event).
+EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": [
+        "id",
+        "order_id",
+        "restaurant_id",
+        "sequence",
+        "type",
+        "from_status",
+        "to_status",
+        "actor",
+        "data",
+        "created_at",
+    ],
+    "properties": {
+        "id": {"type": "integer", "description": "The event's position in the stream."},
+        "order_id": {"type": "integer"},
+        "restaurant_id": {"type": "integer"},
+        "sequence": {"type": "integer", "description": "The event's place in its order."},
+        "type": {"type": "string", "examples": ["created", "accepted", "status.ready"]},
+        "from_status": {"type": ["string", "null"]},
+        "to_status": {"type": ["string", "null"]},
+        "actor": {"type": "string"},
+        "data": {"type": ["object", "null"]},
+        "created_at": {"type": "string", "format": "date-time"},
+    },
+}
+
 STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "An endless `text/event-stream`: `id: <event id>`, `event: order_event`, "
-        "`data: <the event as JSON>`.",
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        "`data: <the event as JSON>` (the schema below is each event's `data`).",
+        "content": {"text/event-stream": {"schema": EVENT_SCHEMA}},
     },
     400: {"description": "`last_event_id` is not an event id."},
     401: {"description": "No, bad, expired or reused ticket or token."},

@@ -39,7 +39,7 @@ SEQUENCE_JOB = "events.sequence"
 #: The realtime hub's channel of the stream: every api process hears every batch.
 CHANNEL = "events"
 BATCH = 500
-HEAD_ID = 1
+STREAM = "orders"  # the head row of the order events' stream
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -118,7 +118,7 @@ async def _lock_head(session: AsyncSession) -> int:
     """Lock the head row and read it; the row is created when missing (a fresh database)."""
     head = await session.scalar(
         update(EventStreamHead)
-        .where(EventStreamHead.id == HEAD_ID)
+        .where(EventStreamHead.stream == STREAM)
         .values(position=EventStreamHead.position)
         .returning(EventStreamHead.position)
     )
@@ -127,7 +127,7 @@ async def _lock_head(session: AsyncSession) -> int:
     # No head yet: start after the highest position given (two first runs racing here: one
     # insert fails on the primary key and that run is retried).
     start = await session.scalar(select(func.coalesce(func.max(OrderEvent.position), 0)))
-    await session.execute(insert(EventStreamHead).values(id=HEAD_ID, position=start or 0))
+    await session.execute(insert(EventStreamHead).values(stream=STREAM, position=start or 0))
     return start or 0
 
 
@@ -145,15 +145,11 @@ _COLUMNS = (
     Order.restaurant_id,
     Order.customer_id,
     Order.waiter_id,
+    Order.courier_id,
     Order.fulfillment,
     Order.total,
     Order.currency,
 )
-
-
-def _courier_column() -> Any:
-    """The order's courier, once orders have couriers."""
-    return getattr(Order, "courier_id", None)
 
 
 @jobs.job(SEQUENCE_JOB, wakeable=True)
@@ -161,11 +157,9 @@ async def sequence(session: AsyncSession) -> None:
     """Number one batch of committed events, run the hooks, publish after commit; a full
     batch wakes the job again, so a backlog drains batch after batch."""
     head = await _lock_head(session)
-    courier = _courier_column()
-    columns = (*_COLUMNS, courier) if courier is not None else _COLUMNS
     rows = (
         await session.execute(
-            select(*columns)
+            select(*_COLUMNS)
             .join(Order, Order.id == OrderEvent.order_id)
             .where(OrderEvent.position.is_(None))
             .order_by(OrderEvent.id)
@@ -188,7 +182,7 @@ async def sequence(session: AsyncSession) -> None:
             created_at=row.created_at,
             restaurant_id=row.restaurant_id,
             customer_id=row.customer_id,
-            courier_id=row.courier_id if courier is not None else None,
+            courier_id=row.courier_id,
             waiter_id=row.waiter_id,
             fulfillment=_value(row.fulfillment) or "",
             total=row.total,
@@ -201,7 +195,9 @@ async def sequence(session: AsyncSession) -> None:
         [{"id": row.id, "position": event.id} for row, event in zip(rows, events, strict=True)],
     )
     await session.execute(
-        update(EventStreamHead).where(EventStreamHead.id == HEAD_ID).values(position=events[-1].id)
+        update(EventStreamHead)
+        .where(EventStreamHead.stream == STREAM)
+        .values(position=events[-1].id)
     )
     for hook in _HOOKS:
         await hook(session, events)

@@ -195,5 +195,5 @@ class EventStreamHead(Base):
 
     __tablename__ = "event_stream_head"
 
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    stream: Mapped[str] = mapped_column(String(40), primary_key=True)
     position: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -36,14 +36,14 @@ def upgrade() -> None:
     )
     head = op.create_table(
         "event_stream_head",
-        sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("stream", sa.String(length=40), nullable=False),
         sa.Column("position", sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_event_stream_head")),
+        sa.PrimaryKeyConstraint("stream", name=op.f("pk_event_stream_head")),
     )
     op.execute(
         head.insert().from_select(
-            ["id", "position"],
-            sa.select(sa.literal(1), sa.func.count()).select_from(sa.table("order_event")),
+            ["stream", "position"],
+            sa.select(sa.literal("orders"), sa.func.count()).select_from(sa.table("order_event")),
         )
     )
 
