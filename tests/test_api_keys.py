@@ -227,8 +227,8 @@ async def test_a_developer_key_acts_with_its_owners_role(
 
     order = {"items": [{"product_id": menu.soup.id, "quantity": 1}], "customer_name": "Drax"}
     placed = await client.post("/api/v1/orders", json=order, headers=headers)
-    assert placed.status_code == 403
-    assert placed.json()["code"] == "forbidden"
+    assert placed.status_code == 403  # no restaurant granted to this integrator
+    assert placed.json()["code"] == "not_restaurant_staff"
     assert (await client.get("/api/v1/orders", headers=headers)).json()["total"] == 0
     order_id = mine.json()["id"]
     assert (await client.get(f"/api/v1/orders/{order_id}", headers=headers)).status_code == 404
@@ -471,3 +471,53 @@ def test_a_route_declares_its_scope_by_enum_or_name() -> None:
     ]
     with pytest.raises(ValueError, match="admin:all"):
         require_scope("admin:all")
+
+
+async def test_an_integrator_reaches_the_orders_of_the_restaurants_granted_to_them(
+    client: httpx.AsyncClient, backend: Backend, make_user: MakeUser
+) -> None:
+    granted = await make_menu(backend)
+    other = await make_menu(backend, slug="elsewhere")
+    hero, admin = await make_user(), await make_user(Role.ADMIN)
+    dev = await make_user(Role.DEVELOPER)
+    grant = await client.patch(
+        f"/api/v1/users/{dev.user.id}",
+        json={"restaurant_ids": [granted.restaurant.id]},
+        headers=admin.headers,
+    )
+    assert grant.status_code == 200, grant.text
+    assert grant.json()["restaurant_ids"] == [granted.restaurant.id]
+    theirs = []
+    for menu in (granted, other):
+        placed = await client.post(
+            "/api/v1/orders",
+            json={"items": [{"product_id": menu.soup.id, "quantity": 1}]},
+            headers=hero.headers,
+        )
+        assert placed.status_code == 202
+        theirs.append(placed.json()["id"])
+    reader = with_key(await create_key(client, dev, ["orders:read"]))
+    writer = with_key(await create_key(client, dev, ["orders:write"]))
+
+    listed = (await client.get("/api/v1/orders", headers=reader)).json()
+    assert [o["id"] for o in listed["items"]] == [theirs[0]]
+    assert (await client.get(f"/api/v1/orders/{theirs[1]}", headers=reader)).status_code == 404
+
+    walk_in = {"customer_name": "Mantis", "allergies": ["gluten"]}
+    here = {"items": [{"product_id": granted.soup.id, "quantity": 2}], **walk_in}
+    placed = await client.post("/api/v1/orders", json=here, headers=writer)
+    assert placed.status_code == 202, placed.text
+    assert placed.json()["customer_name"] == "Mantis"
+    there = {"items": [{"product_id": other.soup.id, "quantity": 1}], **walk_in}
+    refused = await client.post("/api/v1/orders", json=there, headers=writer)
+    assert refused.status_code == 403 and refused.json()["code"] == "not_restaurant_staff"
+    listed = (await client.get("/api/v1/orders", headers=reader)).json()
+    assert sorted(o["id"] for o in listed["items"]) == [theirs[0], placed.json()["id"]]
+
+    # A customer belongs to no restaurant.
+    refused = await client.patch(
+        f"/api/v1/users/{hero.user.id}",
+        json={"restaurant_ids": [granted.restaurant.id]},
+        headers=admin.headers,
+    )
+    assert refused.status_code == 422

@@ -22,7 +22,7 @@ from commissary.events import sequencer
 from commissary.events.sequencer import StreamEvent
 from commissary.models import EventStreamHead, Order, OrderEvent, Role
 from tests.conftest import Account, Backend, MakeUser
-from tests.menu import Menu, make_menu
+from tests.menu import Menu, add_waiter, make_menu
 from tests.test_orders import ORDERS, body
 from tests.test_support_ws import WAIT, close_code, recv, ticket_for, uvicorn_server
 
@@ -224,22 +224,28 @@ async def test_each_member_sees_the_orders_it_may_see(
 ) -> None:
     owner, stranger = await make_user(Role.RESTAURATEUR), await make_user(Role.RESTAURATEUR)
     admin, hero = await make_user(Role.ADMIN), await make_user()
+    integrator = await make_user(Role.DEVELOPER)
     mine = await make_menu(backend, owner_id=owner.user.id)
     theirs = await make_menu(backend, slug="other-place", owner_id=stranger.user.id)
+    await add_waiter(backend, mine.restaurant.id, integrator.user.id)  # granted, as a waiter is
     async with (
         events_socket(live, owner) as owner_ws,
         events_socket(live, admin) as admin_ws,
+        events_socket(live, integrator) as integrator_ws,
     ):
         await until_ready(owner_ws)
         await until_ready(admin_ws)
+        await until_ready(integrator_ws)
         elsewhere = await place(client, theirs, hero)
         here = await place(client, mine, hero)
         await backend.settle()
         seen_by_admin = await take(admin_ws, 6)
         seen_by_owner = await take(owner_ws, 3)
+        seen_by_integrator = await take(integrator_ws, 3)
     assert {e["order_id"] for e in seen_by_admin} == {elsewhere, here}
     assert {e["order_id"] for e in seen_by_owner} == {here}
     assert all(e["restaurant_id"] == mine.restaurant.id for e in seen_by_owner)
+    assert seen_by_integrator == seen_by_owner
 
 
 async def test_a_ticket_opens_the_socket_once_and_bad_parameters_close_it(

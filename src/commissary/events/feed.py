@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commissary.events.sequencer import STREAM, _iso
 from commissary.models import EventStreamHead, Order, OrderEvent, Role, User
-from commissary.models.catalog import restaurant_owner
+from commissary.models.catalog import restaurant_owner, restaurant_staff
 
 PAGE = 200
 ALL_ORDERS = frozenset({Role.ADMIN, Role.SALES, Role.SUPPORT})
@@ -40,11 +40,10 @@ class Audience:
     @classmethod
     async def of(cls, session: AsyncSession, user: User) -> Audience:
         owned: frozenset[int] = frozenset()
-        if user.role is Role.RESTAURATEUR:
+        if user.role in (Role.RESTAURATEUR, Role.DEVELOPER):
+            table = restaurant_owner if user.role is Role.RESTAURATEUR else restaurant_staff
             rows = await session.scalars(
-                select(restaurant_owner.c.restaurant_id).where(
-                    restaurant_owner.c.user_id == user.id
-                )
+                select(table.c.restaurant_id).where(table.c.user_id == user.id)
             )
             owned = frozenset(rows)
         return cls(user.id, user.role, owned)
@@ -57,7 +56,7 @@ class Audience:
         match self.role:
             case Role.WAITER:
                 return bool(event.get("waiter_id") == me)
-            case Role.RESTAURATEUR:
+            case Role.RESTAURATEUR | Role.DEVELOPER:
                 return event.get("restaurant_id") in self.restaurant_ids
             case Role.COURIER:
                 return event.get("type") == OFFER_TYPE or event.get("courier_id") == me
@@ -72,7 +71,7 @@ class Audience:
         match self.role:
             case Role.WAITER:
                 return or_(own, Order.waiter_id == me)
-            case Role.RESTAURATEUR:
+            case Role.RESTAURATEUR | Role.DEVELOPER:
                 if not self.restaurant_ids:
                     return own
                 return or_(own, Order.restaurant_id.in_(sorted(self.restaurant_ids)))

@@ -113,6 +113,12 @@ def visibility(scope: str, user_id: int) -> ColumnElement[bool] | None:
             return Order.waiter_id == user_id
         case "restaurants":
             return owned_restaurant_ids(user_id)
+        case "integrations":  # a developer: the restaurants granted to them
+            return Order.restaurant_id.in_(
+                select(restaurant_staff.c.restaurant_id).where(
+                    restaurant_staff.c.user_id == user_id
+                )
+            )
     return false()
 
 

@@ -30,13 +30,16 @@ from commissary.users.auth_service import Member
 
 # The order's message when the restaurant turns an order down without saying why.
 REJECTED = "Rejected by the restaurant."
-STAFF_ROLES = frozenset({Role.WAITER, Role.RESTAURATEUR, Role.ADMIN})
+# Developers order for the restaurants they integrate (an ordering platform's key), as
+# waiters do for theirs.
+STAFF_ROLES = frozenset({Role.WAITER, Role.DEVELOPER, Role.RESTAURATEUR, Role.ADMIN})
 SCOPE_BY_ROLE = {
     Role.ADMIN: "all",
     Role.SALES: "all",
     Role.SUPPORT: "all",
     Role.RESTAURATEUR: "restaurants",
     Role.WAITER: "waiter",
+    Role.DEVELOPER: "integrations",
     Role.CUSTOMER: "customer",
 }
 
@@ -172,9 +175,10 @@ async def _menu_of(
     else:
         rows, menu = [], await adhoc.restaurant(session, user, data.restaurant_id)
         _check_open(menu)
-    if user.role is Role.WAITER and not menu.is_staff:
+    if user.role in (Role.WAITER, Role.DEVELOPER) and not menu.is_staff:
+        what = "a waiter" if user.role is Role.WAITER else "an integrator"
         raise Forbidden(
-            f"you are not a waiter of restaurant {menu.restaurant_id}",
+            f"you are not {what} of restaurant {menu.restaurant_id}",
             code="not_restaurant_staff",
         )
     return rows, menu

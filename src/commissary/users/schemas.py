@@ -87,7 +87,8 @@ RestaurantIds = Annotated[
     list[Id],
     Field(
         max_length=50,
-        description="The restaurants a waiter serves in (only for `role: waiter`).",
+        description="The restaurants a waiter serves in, or a developer integrates (only for "
+        "`role: waiter` and `role: developer`).",
     ),
     AfterValidator(lambda ids: list(dict.fromkeys(ids))),
 ]
@@ -95,7 +96,8 @@ RestaurantIds = Annotated[
 
 class UserAdminRead(UserRead):
     restaurant_ids: list[int] = Field(
-        description="The restaurants a waiter serves in; empty for other roles."
+        description="The restaurants a waiter serves in or a developer integrates; empty for "
+        "other roles."
     )
     is_active: bool
     verified_at: dt.datetime | None

@@ -176,12 +176,12 @@ async def _set_restaurants(
     session: AsyncSession, user: User, changes: dict[str, Any], actor_id: int
 ) -> None:
     """Apply ``restaurant_ids`` (an admin's change); an account that stops being a waiter
-    leaves its restaurants."""
+    or a developer leaves its restaurants."""
     role = changes.get("role", user.role)
     if "restaurant_ids" in changes:
         ids = changes.pop("restaurant_ids")
         user.restaurants = await staff.restaurants(session, (actor_id, Role.ADMIN), role, ids)
-    elif "role" in changes and role is not Role.WAITER:
+    elif "role" in changes and role not in staff.MEMBER_ROLES:
         user.restaurants = []
 
 

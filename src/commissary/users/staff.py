@@ -1,8 +1,11 @@
-"""Waiters' restaurants (``restaurant_staff``): who may set them, and checking them.
+"""The restaurants a member belongs to (``restaurant_staff``): who may set them, and checking
+them.
 
-An admin sets any restaurants on any waiter; a restaurateur creates waiters only for
-restaurants they own (see also ``catalog.staff`` for an owner's own waiters). Only waiters
-have restaurants: ``restaurant_ids`` on another role is refused."""
+Waiters serve their restaurants; developers (integrators) are granted theirs, whose orders
+their keys and webhooks then follow. An admin sets any restaurants on any waiter or
+developer; a restaurateur creates waiters only for restaurants they own (see also
+``catalog.staff`` for an owner's own waiters). Other roles have no restaurants:
+``restaurant_ids`` on them is refused."""
 
 from __future__ import annotations
 
@@ -14,6 +17,9 @@ from sqlalchemy.orm import selectinload
 
 from commissary.core.errors import Forbidden, field_error
 from commissary.models import Restaurant, Role, User, restaurant_owner
+
+#: The roles that belong to restaurants.
+MEMBER_ROLES = frozenset({Role.WAITER, Role.DEVELOPER})
 
 
 async def restaurants(
@@ -27,10 +33,10 @@ async def restaurants(
     the id and role of who sets them (None: the operator's command line)."""
     if not restaurant_ids:
         return []
-    if role is not Role.WAITER:
+    if role not in MEMBER_ROLES:
         raise field_error(
             "restaurant_ids",
-            f"only waiters belong to restaurants, not a {role.value}",
+            f"only waiters and developers belong to restaurants, not a {role.value}",
             code="restaurant_ids_not_allowed",
         )
     found = list(
