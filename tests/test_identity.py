@@ -191,8 +191,9 @@ async def test_migration_keeps_rows_and_makes_sqlite_tables_autoincrement(tmp_pa
         db.execute("DELETE FROM user_account")
         db.execute(
             "INSERT INTO user_account (email, password_hash, full_name, role, is_verified,"
-            " is_active, allergies, created_at, updated_at, token_key) VALUES ('n@example.com',"
-            " 'x', 'N', 'admin', 1, 1, '[]', '2026-01-01', '2026-01-01', 'k')"
+            " is_active, allergies, created_at, updated_at, token_key, referral_code)"
+            " VALUES ('n@example.com', 'x', 'N', 'admin', 1, 1, '[]', '2026-01-01',"
+            " '2026-01-01', 'k', 'code')"
         )
         assert db.execute("SELECT id FROM user_account").fetchone() == (8,)
 
