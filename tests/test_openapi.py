@@ -23,6 +23,7 @@ from commissary.models import OrderStatus, Role
 from commissary.orders import repository as order_repo
 from commissary.support import repository as support_repo
 from commissary.users import repository as user_repo
+from commissary.webhooks import repository as webhook_repo
 
 LISTS = {
     "/api/v1/users": user_repo.USER_LIST,
@@ -34,6 +35,8 @@ LISTS = {
     "/api/v1/orders/{order_id}/events": order_repo.ORDER_EVENT_LIST,
     "/api/v1/products/{product_id}/ratings": ratings.RATING_LIST,
     "/api/v1/support/conversations": support_repo.CONVERSATION_LIST,
+    "/api/v1/webhooks": webhook_repo.WEBHOOK_LIST,
+    "/api/v1/webhooks/{webhook_id}/deliveries": webhook_repo.DELIVERY_LIST,
 }
 # Lists with a parameter of their own besides the whitelist (checked in their own tests).
 OTHER_LISTS = {"/api/v1/support/conversations/{conversation_id}/messages"}

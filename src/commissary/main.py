@@ -34,6 +34,7 @@ from commissary.orders.router import router as orders_router
 from commissary.support.router import router as support_router
 from commissary.support.router import tickets_router
 from commissary.users.router import auth_router, users_router
+from commissary.webhooks.router import router as webhooks_router
 
 DESCRIPTION = """
 Commissary takes food orders for cafeterias, coffee-shop chains, restaurants and delivery
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         {"name": "info", "description": "The brand and its locations, with opening hours."},
         {"name": "support", "description": "Support conversations, over REST and WebSocket."},
         {"name": "realtime", "description": "Tickets that open a WebSocket."},
+        {"name": "webhooks", "description": "Integrators' URLs that receive order events."},
         {"name": "ops", "description": "Health, readiness and operations."},
     ]
     app = FastAPI(
@@ -131,6 +133,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(info_router)
     api.include_router(support_router)
     api.include_router(tickets_router)
+    api.include_router(webhooks_router)
     app.include_router(api)
     app.include_router(ops_router)
     app.mount(images.MEDIA_PATH, images.media_files(settings), name="media")

@@ -22,6 +22,7 @@ JOB_MODULES = (
     "commissary.orders.jobs",
     "commissary.notifications.jobs",
     "commissary.core.idempotency",
+    "commissary.webhooks.jobs",
 )
 
 

@@ -18,6 +18,7 @@ from commissary.models.order import Fulfillment, Order, OrderEvent, OrderLine, O
 from commissary.models.rating import Rating
 from commissary.models.support import Conversation, ConversationStatus, SupportMessage
 from commissary.models.user import Role, User
+from commissary.models.webhook import DeliveryStatus, Webhook, WebhookDelivery
 
 __all__ = [
     "AuditLog",
@@ -26,6 +27,7 @@ __all__ = [
     "Category",
     "Conversation",
     "ConversationStatus",
+    "DeliveryStatus",
     "EmailVerification",
     "Fulfillment",
     "IdempotencyKey",
@@ -44,6 +46,8 @@ __all__ = [
     "Role",
     "SupportMessage",
     "User",
+    "Webhook",
+    "WebhookDelivery",
     "restaurant_owner",
     "restaurant_staff",
 ]
