@@ -22,12 +22,13 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from commissary import worker
 from commissary.config import Settings
 from commissary.core.db import commit
 from commissary.events.sequencer import HOOKS, StreamEvent
-from commissary.models import Role
+from commissary.models import AuditLog, Role
 from commissary.webhooks import service, urls
 from tests.conftest import Account, Backend, MakeUser, make_settings
 
@@ -195,7 +196,11 @@ def test_the_hook_is_registered_on_the_event_stream() -> None:
 
 
 async def test_developer_manages_own_webhooks_and_secret_is_shown_only_when_made(
-    client: httpx.AsyncClient, make_user: MakeUser, loopback: Settings, receiver: Receiver
+    backend: Backend,
+    client: httpx.AsyncClient,
+    make_user: MakeUser,
+    loopback: Settings,
+    receiver: Receiver,
 ) -> None:
     dev = await make_user(Role.DEVELOPER)
     made = await create(client, dev, receiver.url, ["created", "status.ready"])
@@ -223,6 +228,17 @@ async def test_developer_manages_own_webhooks_and_secret_is_shown_only_when_made
     deleted = await client.delete(f"{BASE}/{made['id']}", headers=dev.headers)
     assert deleted.status_code == 204
     assert (await client.get(f"{BASE}/{made['id']}", headers=dev.headers)).status_code == 404
+
+    async with backend.runtime.sessionmaker() as session:
+        rows = await session.scalars(
+            select(AuditLog.action).where(AuditLog.entity == "webhook").order_by(AuditLog.id)
+        )
+        assert list(rows) == [
+            "webhook.create",
+            "webhook.update",
+            "webhook.rotate_secret",
+            "webhook.delete",
+        ]
 
 
 async def test_another_members_webhook_is_a_404_and_other_roles_are_refused(

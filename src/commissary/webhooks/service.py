@@ -23,6 +23,7 @@ from commissary.core.listing import ListQuery
 from commissary.core.money import money_text
 from commissary.events.sequencer import StreamEvent, on_sequenced
 from commissary.models import DeliveryStatus, Role, User, Webhook, WebhookDelivery
+from commissary.ops import audit
 from commissary.webhooks import repository as repo
 from commissary.webhooks import signing, urls
 from commissary.webhooks.schemas import ALL_EVENTS, WebhookCreate, WebhookUpdate
@@ -55,7 +56,14 @@ async def create(session: AsyncSession, owner: User, body: WebhookCreate) -> Web
     )
     session.add(webhook)
     await session.flush()
+    _audit(session, owner, "webhook.create", webhook.id, url=webhook.url)
     return webhook
+
+
+def _audit(session: AsyncSession, actor: User, action: str, entity_id: int, **data: Any) -> None:
+    audit.record(
+        session, actor_id=actor.id, action=action, entity="webhook", entity_id=entity_id, **data
+    )
 
 
 async def get_owned(
@@ -85,6 +93,7 @@ async def update(
         setattr(webhook, name, value)
     webhook.updated_at = utcnow()
     await session.flush()
+    _audit(session, owner, "webhook.update", webhook.id, fields=sorted(changes))
     return webhook
 
 
@@ -94,6 +103,7 @@ async def rotate_secret(session: AsyncSession, owner: User, webhook_id: int) -> 
     webhook.secret = signing.new_secret()
     webhook.updated_at = utcnow()
     await session.flush()
+    _audit(session, owner, "webhook.rotate_secret", webhook.id)
     return webhook
 
 
@@ -102,6 +112,7 @@ async def delete(session: AsyncSession, owner: User, webhook_id: int) -> None:
     webhook = await get_owned(session, owner, webhook_id, lock=True)
     await session.delete(webhook)
     await session.flush()
+    _audit(session, owner, "webhook.delete", webhook_id)
 
 
 async def list_deliveries(
@@ -131,6 +142,7 @@ async def replay(
     # The job names the attempt it makes: a retry still scheduled for the same attempt then
     # finds it made and does nothing.
     jobs.enqueue(session, DELIVER_JOB, delivery_id=delivery.id, attempt=delivery.attempts)
+    _audit(session, owner, "webhook.replay", webhook_id, delivery_id=delivery.id)
     return delivery
 
 
