@@ -31,6 +31,7 @@ from commissary.events.sequencer import HOOKS, StreamEvent
 from commissary.models import AuditLog, Role
 from commissary.webhooks import service, urls
 from tests.conftest import Account, Backend, MakeUser, make_settings
+from tests.servers import free_port
 
 BASE = "/api/v1/webhooks"
 
@@ -534,8 +535,7 @@ async def test_an_unreachable_receiver_is_a_network_error_retried(
     backend: Backend, client: httpx.AsyncClient, make_user: MakeUser, loopback: Settings
 ) -> None:
     dev = await make_user(Role.DEVELOPER)
-    closed_port = 9  # discard: nothing listens on loopback
-    hook = await create(client, dev, f"http://127.0.0.1:{closed_port}/hooks")
+    hook = await create(client, dev, f"http://127.0.0.1:{free_port()}/hooks")  # no listener
     await sequenced(backend, event(1, customer_id=dev.user.id))
     await backend.settle()
     [entry] = await deliveries(client, dev, hook["id"])

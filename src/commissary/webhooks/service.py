@@ -2,11 +2,12 @@
 turns committed order events into deliveries.
 
 Who owns what: a webhook belongs to the member who made it (`developer` or `admin`); every
-other member gets a 404 for it, admins included. Which events a webhook receives: an
-admin's, every order's; a developer's, the orders that developer placed (with an API key or
-a token) — the same rule as reading orders. The rule is applied when an event is sequenced,
-with the owner's role and state at that moment: a deactivated or demoted owner's webhooks
-receive nothing more. Services flush; the boundary commits; deliveries are sent by jobs."""
+other member gets a 404 for it, admins included. Which events a webhook receives: those of
+the orders its owner may read — an admin's, every order's; a developer's, the orders whose
+customer the developer is (none while developers place no orders). The rule is applied when
+an event is sequenced, with the owner's role and state at that moment: a deactivated or
+demoted owner's webhooks receive nothing more. Services flush; the boundary commits;
+deliveries are sent by jobs."""
 
 from __future__ import annotations
 
