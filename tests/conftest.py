@@ -127,6 +127,7 @@ class Backend:
         while True:
             await self.run_jobs()
             await self.run_job("orders.sweep")
+            await self.run_jobs()  # what the sweep's commits woke (the event sequencer)
             if not self._jobs_left() and not await self._orders_waiting():
                 return
             if asyncio.get_running_loop().time() > deadline:

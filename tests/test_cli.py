@@ -487,3 +487,26 @@ def test_serve_no_migrate_leaves_an_empty_database_without_tables(tmp_path: Path
     assert db.exists()
     assert "user_account" not in tables_of(db)
     assert tables_of(db) == set()
+
+
+def test_serve_stops_while_an_event_stream_is_open(tmp_path: Path, initialized_db: Path) -> None:
+    """An event stream never ends by itself: stopping the server must not wait for it."""
+    db = tmp_path / "commissary.db"
+    shutil.copyfile(initialized_db, db)
+    with serve(tmp_path, clean_env(db)) as server:
+        token = login(server.base_url, ADMIN_EMAIL, ADMIN_PASSWORD).json()["access_token"]
+        url = f"{server.base_url}/api/v1/events/stream"
+        with httpx.stream(
+            "GET", url, headers={"Authorization": f"Bearer {token}"}, timeout=60
+        ) as response:
+            assert response.status_code == 200
+            lines = response.iter_lines()
+            assert next(lines).startswith("retry: ")
+            server.process.terminate()
+            # The stream is ended by the server (a hang guard, not a timing: 60 s).
+            with contextlib.suppress(httpx.HTTPError):
+                for _ in lines:
+                    pass
+        server.process.wait(60)
+    assert "timeout graceful shutdown exceeded" not in server.output()
+    assert "Exception in ASGI application" not in server.output()

@@ -27,11 +27,15 @@ from sqlalchemy import select
 from commissary import worker
 from commissary.config import Settings
 from commissary.core.db import commit
-from commissary.events.sequencer import HOOKS, StreamEvent
-from commissary.models import AuditLog, Role
+from commissary.events import sequencer
+from commissary.events.sequencer import StreamEvent
+from commissary.models import AuditLog, OrderEvent, Role
 from commissary.webhooks import service, urls
 from tests.conftest import Account, Backend, MakeUser, make_settings
+from tests.menu import make_menu
 from tests.servers import free_port
+from tests.test_orders import ORDERS
+from tests.test_orders import body as order_body
 
 BASE = "/api/v1/webhooks"
 
@@ -192,8 +196,41 @@ def verify(secret: str, request: Received) -> dict[str, Any]:
 # --- Managing webhooks -----------------------------------------------------------------------
 
 
-def test_the_hook_is_registered_on_the_event_stream() -> None:
-    assert service.record_deliveries in HOOKS
+async def test_an_order_placed_and_cooked_reaches_the_webhook_event_by_event(
+    backend: Backend,
+    client: httpx.AsyncClient,
+    make_user: MakeUser,
+    loopback: Settings,
+    receiver: Receiver,
+) -> None:
+    """End to end: placement and the worker write order events, the sequencer gives them
+    positions and runs the hook, and the jobs deliver each one."""
+    menu = await make_menu(backend)
+    admin, hero = await make_user(Role.ADMIN), await make_user()
+    hook = await create(client, admin, receiver.url)
+    placed = await client.post(ORDERS, json=order_body((menu.soup.id, 1)), headers=hero.headers)
+    assert placed.status_code == 202, placed.text
+    order_id = placed.json()["id"]
+    await backend.settle()
+    await backend.run_job(sequencer.SEQUENCE_JOB)  # as the periodic sweep would
+    await backend.settle()
+
+    async with backend.runtime.sessionmaker() as session:
+        rows = await session.execute(
+            select(OrderEvent.position, OrderEvent.type)
+            .where(OrderEvent.order_id == order_id)
+            .order_by(OrderEvent.position)
+        )
+        events = [(row.position, row.type) for row in rows]
+    assert [t for _, t in events][:2] == ["created", "status.in_progress"]
+    received = sorted(
+        (verify(hook["secret"], r) for r in receiver.requests), key=lambda b: b["data"]["id"]
+    )
+    assert [(b["data"]["id"], b["type"]) for b in received] == events
+    assert all(b["data"]["order_id"] == order_id for b in received)
+    assert received[0]["data"]["customer_id"] == hero.user.id
+    log = await deliveries(client, admin, hook["id"], sort="event_id")
+    assert [(d["event_id"], d["status"]) for d in log] == [(p, "succeeded") for p, _ in events]
 
 
 async def test_developer_manages_own_webhooks_and_secret_is_shown_only_when_made(

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 from collections.abc import AsyncIterator
+from types import FrameType
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -27,6 +30,7 @@ from commissary.core.logging import configure_logging
 from commissary.core.middleware import RequestContextMiddleware, SecurityHeadersMiddleware
 from commissary.core.paths import API_PREFIX
 from commissary.core.runtime import Runtime
+from commissary.events.router import router as events_router
 from commissary.info.router import router as info_router
 from commissary.ops.router import router as ops_router
 from commissary.orders.report_router import router as report_router
@@ -44,6 +48,26 @@ with a stable `code`.
 """
 
 
+def _end_live_connections_on_stop(runtime: Runtime) -> None:
+    """Under uvicorn, a stop signal also ends the live connections at once.
+
+    uvicorn waits for running requests before it shuts the application down, and an event
+    stream or a WebSocket never ends by itself: without this, every stop would wait for
+    ``timeout_graceful_shutdown``. The signal handler uvicorn installed is kept and called."""
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.getsignal(signum)
+        owner = getattr(previous, "__self__", None)
+        if not callable(previous) or not type(owner).__module__.startswith("uvicorn"):
+            continue  # not served by uvicorn (tests, other servers): leave signals alone
+
+        def handler(number: int, frame: FrameType | None, previous: Any = previous) -> None:
+            loop.call_soon_threadsafe(runtime.realtime.stop)
+            previous(number, frame)
+
+        signal.signal(signum, handler)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings)
@@ -54,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runtime = Runtime.create(settings)
         app.state.runtime = runtime
         await runtime.realtime.start()
+        _end_live_connections_on_stop(runtime)
         periodic = None
         if isinstance(runtime.jobs, InlineDispatcher):
             periodic = asyncio.create_task(tasks.run_periodic_inline(runtime))
@@ -78,6 +103,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         {"name": "info", "description": "The brand and its locations, with opening hours."},
         {"name": "support", "description": "Support conversations, over REST and WebSocket."},
         {"name": "realtime", "description": "Tickets that open a WebSocket."},
+        {
+            "name": "events",
+            "description": "The order event stream, live and resumable (WebSocket and SSE).",
+        },
         {"name": "webhooks", "description": "Integrators' URLs that receive order events."},
         {"name": "ops", "description": "Health, readiness and operations."},
     ]
@@ -133,6 +162,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(info_router)
     api.include_router(support_router)
     api.include_router(tickets_router)
+    api.include_router(events_router)
     api.include_router(webhooks_router)
     app.include_router(api)
     app.include_router(ops_router)

@@ -11,6 +11,9 @@ from commissary.cli.common import app, load_settings
 from commissary.core import migrate
 
 WORKER_HEALTHCHECK_TIMEOUT = 60  # seconds
+# On stop, requests still running after this long are cancelled: an event stream never
+# ends by itself, and its client resumes elsewhere with Last-Event-ID.
+GRACEFUL_SHUTDOWN_SECONDS = 10
 
 
 @app.command()
@@ -50,6 +53,7 @@ def serve(
         # and its default (5 s) is shorter than the imports take on a busy host: workers were
         # then killed and restarted forever, and the server never became ready.
         timeout_worker_healthcheck=WORKER_HEALTHCHECK_TIMEOUT,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
 
 

@@ -46,6 +46,8 @@ PREFIX = "commissary:rt:"
 RESYNC_CHANNEL = "_resync"
 #: The frame a connection's queue receives when it may have missed published frames.
 RESYNC: Frame = {"type": "_resync"}
+#: The frame every connection's queue receives when the process stops.
+STOP: Frame = {"type": "_stop"}
 
 # WebSocket close codes (4000-4999 are the application's own; see the README).
 CLOSE_GOING_AWAY = 1001  # the server is stopping; reconnect and resume
@@ -173,8 +175,16 @@ class Hub:
         if self._redis is not None and self._task is None:
             self._task = asyncio.create_task(self._listen(self._redis), name="realtime-hub")
 
-    async def close(self) -> None:
+    def stop(self) -> None:
+        """The process is stopping: every connection ends now (WebSockets close with 1001,
+        event streams end), so the server does not wait for them; clients resume elsewhere."""
         self.stopping.set()
+        for subscriber in list(self._subscribers):
+            with contextlib.suppress(asyncio.QueueFull):
+                subscriber.queue.put_nowait(STOP)
+
+    async def close(self) -> None:
+        self.stop()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

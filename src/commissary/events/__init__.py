@@ -1,1 +1,1 @@
-"""The order event stream: positions in commit order, and the hooks that consume it."""
+"""The one stream of order events: positions in commit order, live delivery, resume."""

@@ -11,7 +11,6 @@ deliveries are sent by jobs."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -154,11 +153,17 @@ def sees(role: Role, owner_id: int, event: StreamEvent) -> bool:
 
 def payload(event: StreamEvent) -> dict[str, Any]:
     """The JSON body of a delivery: Standard Webhooks' `type`, `timestamp` and `data`, where
-    `data` is the stream's event (as the live stream shows it)."""
-    data = {k: v for k, v in dataclasses.asdict(event).items() if k != "actor_id"}
-    data["created_at"] = event.created_at.isoformat()
-    data["total"] = money_text(event.total)
-    return {"type": event.type, "timestamp": event.created_at.isoformat(), "data": data}
+    `data` is the event as the live stream shows it, with its order's parties and total."""
+    data = {
+        **event.public(),
+        "customer_id": event.customer_id,
+        "courier_id": event.courier_id,
+        "waiter_id": event.waiter_id,
+        "fulfillment": event.fulfillment,
+        "total": money_text(event.total),
+        "currency": event.currency,
+    }
+    return {"type": event.type, "timestamp": data["created_at"], "data": data}
 
 
 @on_sequenced

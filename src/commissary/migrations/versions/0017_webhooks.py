@@ -1,7 +1,7 @@
 """webhooks: receivers and their delivery log
 
 Revision ID: 0017
-Revises: 0011
+Revises: 0012
 Create Date: 2026-12-06 05:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import commissary.core.db
 
 revision: str = "0017"
-down_revision: str | None = "0011"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
