@@ -27,6 +27,7 @@ from commissary.orders import repository as order_repo
 from commissary.support import repository as support_repo
 from commissary.users import referrals
 from commissary.users import repository as user_repo
+from commissary.webhooks import repository as webhook_repo
 
 LISTS = {
     "/api/v1/users": user_repo.USER_LIST,
@@ -43,6 +44,8 @@ LISTS = {
     "/api/v1/notifications": notification_repo.NOTIFICATION_LIST,
     "/api/v1/users/me/referrals": referrals.REFERRAL_LIST,
     "/api/v1/api-keys": apikeys_repo.KEY_LIST,
+    "/api/v1/webhooks": webhook_repo.WEBHOOK_LIST,
+    "/api/v1/webhooks/{webhook_id}/deliveries": webhook_repo.DELIVERY_LIST,
 }
 # Lists with a parameter of their own besides the whitelist (checked in their own tests).
 OTHER_LISTS = {"/api/v1/support/conversations/{conversation_id}/messages"}

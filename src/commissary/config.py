@@ -170,6 +170,19 @@ class Settings(BaseSettings):
     api_key_usage_flush_interval: float = Field(
         10.0, gt=0, description="seconds between two writes of the keys' usage counts"
     )
+    # Webhooks: how deliveries are sent and retried, and which receivers are accepted.
+    webhook_timeout: float = Field(
+        5.0, gt=0, le=60, description="seconds to connect, send and get an answer"
+    )
+    webhook_retry_backoff: Annotated[list[int], NoDecode] = Field(
+        [5, 30, 120, 600, 3600],
+        description="seconds before each retry of a failed delivery; one retry per entry",
+    )
+    webhook_allow_loopback: bool | None = Field(
+        None,
+        description="accept receivers on loopback addresses, over http too "
+        "(unset: only in development)",
+    )
 
     api_docs: bool = Field(True, description="serve /docs, /redoc and /openapi.json")
 
@@ -178,6 +191,20 @@ class Settings(BaseSettings):
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("webhook_retry_backoff", mode="before")
+    @classmethod
+    def _split_backoff(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [int(part) for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("webhook_retry_backoff")
+    @classmethod
+    def _backoff_not_negative(cls, value: list[int]) -> list[int]:
+        if any(seconds < 0 for seconds in value):
+            raise ValueError("WEBHOOK_RETRY_BACKOFF takes seconds, none negative")
         return value
 
     @field_validator("database_url")
@@ -234,6 +261,13 @@ class Settings(BaseSettings):
     @cached_property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def webhooks_reach_loopback(self) -> bool:
+        """Whether webhook receivers may live on loopback (over http too)."""
+        if self.webhook_allow_loopback is None:
+            return self.environment == "development"
+        return self.webhook_allow_loopback
 
     @cached_property
     def resolved_log_format(self) -> str:

@@ -43,6 +43,7 @@ from commissary.orders.router import router as orders_router
 from commissary.support.router import router as support_router
 from commissary.support.router import tickets_router
 from commissary.users.router import auth_router, users_router
+from commissary.webhooks.router import router as webhooks_router
 
 DESCRIPTION = """
 Commissary takes food orders for cafeterias, coffee-shop chains, restaurants and delivery
@@ -119,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "description": "The order event stream, live and resumable (WebSocket and SSE).",
         },
         {"name": "api_keys", "description": "Integrators' scoped API keys and their usage."},
+        {"name": "webhooks", "description": "Integrators' URLs that receive order events."},
         {"name": "ops", "description": "Health, readiness and operations."},
     ]
     app = FastAPI(
@@ -180,6 +182,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(tickets_router)
     api.include_router(events_router)
     api.include_router(api_keys_router)
+    api.include_router(webhooks_router)
     app.include_router(api)
     app.include_router(ops_router)
     app.mount(images.MEDIA_PATH, images.media_files(settings), name="media")

@@ -24,6 +24,7 @@ JOB_MODULES = (
     "commissary.notifications.events",
     "commissary.core.idempotency",
     "commissary.events.sequencer",
+    "commissary.webhooks.jobs",
 )
 
 

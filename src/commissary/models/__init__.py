@@ -28,6 +28,7 @@ from commissary.models.order import (
 from commissary.models.rating import Rating
 from commissary.models.support import Conversation, ConversationStatus, SupportMessage
 from commissary.models.user import Role, User
+from commissary.models.webhook import DeliveryStatus, Webhook, WebhookDelivery
 
 __all__ = [
     "ApiKey",
@@ -39,6 +40,7 @@ __all__ = [
     "Conversation",
     "ConversationStatus",
     "DeliveryRefusal",
+    "DeliveryStatus",
     "EmailVerification",
     "EventStreamHead",
     "Fulfillment",
@@ -60,6 +62,8 @@ __all__ = [
     "Role",
     "SupportMessage",
     "User",
+    "Webhook",
+    "WebhookDelivery",
     "restaurant_owner",
     "restaurant_staff",
 ]
