@@ -31,6 +31,7 @@ from commissary.info.router import router as info_router
 from commissary.ops.router import router as ops_router
 from commissary.orders.report_router import router as report_router
 from commissary.orders.router import router as orders_router
+from commissary.stats.router import router as stats_router
 from commissary.support.router import router as support_router
 from commissary.support.router import tickets_router
 from commissary.users.router import auth_router, users_router
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         {"name": "cart", "description": "A customer's cart, checked out into an order."},
         {"name": "orders", "description": "Placing orders, following them, the sales report."},
         {"name": "info", "description": "The brand and its locations, with opening hours."},
+        {"name": "stats", "description": "The sales dashboard's figures."},
         {"name": "support", "description": "Support conversations, over REST and WebSocket."},
         {"name": "realtime", "description": "Tickets that open a WebSocket."},
         {"name": "ops", "description": "Health, readiness and operations."},
@@ -129,6 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(ratings_router)
     api.include_router(cart_router)
     api.include_router(info_router)
+    api.include_router(stats_router)
     api.include_router(support_router)
     api.include_router(tickets_router)
     app.include_router(api)
