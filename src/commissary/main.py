@@ -17,7 +17,7 @@ from commissary.catalog.ratings_router import router as ratings_router
 from commissary.catalog.router import cache_key as catalog_cache_key
 from commissary.catalog.router import router as catalog_router
 from commissary.config import Settings
-from commissary.core import openapi
+from commissary.core import metrics, openapi
 from commissary.core.admission import AdmissionMiddleware
 from commissary.core.bodylimit import BodySizeLimitMiddleware
 from commissary.core.cached_reads import CachedReads
@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 with contextlib.suppress(asyncio.CancelledError):
                     await periodic
             await runtime.close()
+            metrics.process_exited()
 
     docs = settings.api_docs
     # The documentation's order, whatever order the routers are matched in (see below).

@@ -1,4 +1,4 @@
-"""Pure-ASGI middleware: request id + access log, and security headers."""
+"""Pure-ASGI middleware: request id, access log and request metrics; security headers."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import time
 import structlog
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from commissary.core import metrics
 
 log = structlog.get_logger("commissary.access")
 
@@ -57,12 +59,15 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            elapsed = time.perf_counter() - started
+            if scope["type"] == "http":
+                metrics.observe_request(scope, status, elapsed)
             log.info(
                 "request",
                 method=scope.get("method", "WS"),
                 path=scope["path"],
                 status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                duration_ms=round(elapsed * 1000, 2),
             )
 
 
