@@ -20,6 +20,7 @@ from commissary.core.ids import MAX_ID
 from commissary.core.listing import MAX_FILTERS, MAX_SORT_TERMS, ListSpec
 from commissary.main import create_app
 from commissary.models import OrderStatus, Role
+from commissary.ops import audit
 from commissary.orders import repository as order_repo
 from commissary.support import repository as support_repo
 from commissary.users import repository as user_repo
@@ -34,6 +35,7 @@ LISTS = {
     "/api/v1/orders/{order_id}/events": order_repo.ORDER_EVENT_LIST,
     "/api/v1/products/{product_id}/ratings": ratings.RATING_LIST,
     "/api/v1/support/conversations": support_repo.CONVERSATION_LIST,
+    "/api/v1/ops/audit-log": audit.AUDIT_LOG_LIST,
 }
 # Lists with a parameter of their own besides the whitelist (checked in their own tests).
 OTHER_LISTS = {"/api/v1/support/conversations/{conversation_id}/messages"}

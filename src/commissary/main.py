@@ -28,6 +28,7 @@ from commissary.core.middleware import RequestContextMiddleware, SecurityHeaders
 from commissary.core.paths import API_PREFIX
 from commissary.core.runtime import Runtime
 from commissary.info.router import router as info_router
+from commissary.ops.admin_router import router as ops_admin_router
 from commissary.ops.router import router as ops_router
 from commissary.orders.report_router import router as report_router
 from commissary.orders.router import router as orders_router
@@ -133,6 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(cart_router)
     api.include_router(info_router)
     api.include_router(stats_router)
+    api.include_router(ops_admin_router)
     api.include_router(support_router)
     api.include_router(tickets_router)
     app.include_router(api)

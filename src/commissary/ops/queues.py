@@ -99,7 +99,7 @@ def _rq_figures(
                     name=str(args[0]) if args else None,
                     source="rq",
                     failed_at=job.ended_at.replace(tzinfo=dt.UTC) if job.ended_at else None,
-                    error=_last_line(job.exc_info),
+                    error=_last_line(getattr(job.latest_result(), "exc_string", None)),
                 )
             )
     return figures, failed
