@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     order_max_total: Decimal = Field(Decimal("10000"), gt=0, description="an order's total")
     order_batch_size: int = Field(200, gt=0, description="orders a worker processes at once")
     order_sweep_interval: int = Field(1, gt=0, description="seconds between order sweeps")
+    event_sequence_interval: int = Field(
+        5, gt=0, description="seconds between runs of the event stream's sequencer"
+    )
     order_mail_staff: bool = Field(
         True, description="mail the admins and the restaurant's owners about each accepted order"
     )

@@ -27,6 +27,7 @@ from commissary.core.logging import configure_logging
 from commissary.core.middleware import RequestContextMiddleware, SecurityHeadersMiddleware
 from commissary.core.paths import API_PREFIX
 from commissary.core.runtime import Runtime
+from commissary.events.router import router as events_router
 from commissary.info.router import router as info_router
 from commissary.ops.admin_router import router as ops_admin_router
 from commissary.ops.router import router as ops_router
@@ -81,6 +82,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         {"name": "stats", "description": "The sales dashboard's figures."},
         {"name": "support", "description": "Support conversations, over REST and WebSocket."},
         {"name": "realtime", "description": "Tickets that open a WebSocket."},
+        {
+            "name": "events",
+            "description": "The order event stream, live and resumable (WebSocket and SSE).",
+        },
         {"name": "ops", "description": "Health, readiness and operations."},
     ]
     app = FastAPI(
@@ -137,6 +142,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(ops_admin_router)
     api.include_router(support_router)
     api.include_router(tickets_router)
+    api.include_router(events_router)
     app.include_router(api)
     app.include_router(ops_router)
     app.mount(images.MEDIA_PATH, images.media_files(settings), name="media")

@@ -22,6 +22,7 @@ JOB_MODULES = (
     "commissary.orders.jobs",
     "commissary.notifications.jobs",
     "commissary.core.idempotency",
+    "commissary.events.sequencer",
 )
 
 
@@ -33,6 +34,7 @@ class Periodic:
 
 PERIODIC = (
     Periodic("orders.sweep", lambda s: s.order_sweep_interval),
+    Periodic("events.sequence", lambda s: s.event_sequence_interval),
     Periodic("ops.relay_outbox", lambda s: s.outbox_relay_interval),
     Periodic("users.purge_unverified", lambda s: s.purge_interval),
     Periodic("idempotency.purge", lambda s: s.idempotency_purge_interval),

@@ -18,7 +18,8 @@ from commissary.core.errors import busy
 
 log = structlog.get_logger(__name__)
 
-EXEMPT = frozenset({"/health", "/ready"})
+# The event stream holds its request open for as long as the reader follows it.
+EXEMPT = frozenset({"/health", "/ready", "/api/v1/events/stream"})
 
 
 class AdmissionMiddleware:

@@ -86,16 +86,29 @@ def enqueue(
     after_commit(session, _dispatch)
 
 
+class _Wakes:
+    """The batch jobs one transaction asks for, sent together once it commits."""
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.dispatcher = dispatcher
+        self.names: list[str] = []
+
+    async def __call__(self) -> None:
+        await self.dispatcher.wake_all(self.names)
+
+
 def wake(session: AsyncSession, name: str) -> None:
-    """Once this transaction commits, make sure the batch job ``name`` runs soon."""
+    """Once this transaction commits, make sure the batch job ``name`` runs soon. The wakes
+    of one transaction go out together (one Redis round trip)."""
     if name not in _WAKEABLE:
         raise LookupError(f"no wakeable job {name!r}")
-    dispatcher = runtime_of(session).jobs
-
-    async def _wake() -> None:
-        await dispatcher.wake(name)
-
-    after_commit(session, _wake)
+    effects = session.info.get("after_commit", ())
+    wakes = next((effect for effect in effects if isinstance(effect, _Wakes)), None)
+    if wakes is None:
+        wakes = _Wakes(runtime_of(session).jobs)
+        after_commit(session, wakes)
+    if name not in wakes.names:
+        wakes.names.append(name)
 
 
 async def execute(
@@ -130,8 +143,8 @@ class Dispatcher(Protocol):
     def is_pending(self, outbox_id: int) -> bool:
         """Whether the job of this outbox row is already queued, scheduled or running."""
 
-    async def wake(self, name: str) -> None:
-        """Queue one run of the payload-less job ``name`` unless one is queued already."""
+    async def wake_all(self, names: list[str]) -> None:
+        """Queue one run of each payload-less job of ``names`` unless one is queued already."""
 
     async def clear_wake(self, name: str) -> None:
         """A run of ``name`` starts: the next wake must queue another run."""
@@ -178,6 +191,10 @@ class InlineDispatcher:
 
     def is_pending(self, outbox_id: int) -> bool:
         return outbox_id in self._pending
+
+    async def wake_all(self, names: list[str]) -> None:
+        for name in names:
+            await self.wake(name)
 
     async def wake(self, name: str) -> None:
         if name in self._woken:
@@ -263,16 +280,36 @@ class RQDispatcher:
         else:
             self.queue.enqueue(RQ_ENTRY, args=args, **options)
 
-    async def wake(self, name: str) -> None:
-        """One ``SET NX`` per wake; only the first wake since the last run started enqueues
-        (and pays the thread hop of RQ's synchronous client)."""
+    async def wake_all(self, names: list[str]) -> None:
+        """One ``SET NX`` per job, all in one round trip; only the first wake since the
+        job's last run started enqueues (and pays the thread hop of RQ's synchronous
+        client)."""
         assert self._redis is not None, "wakes need the async Redis client"
         try:
-            first = await self._redis.set(self.WAKE_PREFIX + name, 1, nx=True, ex=self.WAKE_TTL)
-            if first:
-                await asyncio.to_thread(self.send, None, name, {}, None)
+            if len(names) == 1:
+                firsts = [
+                    await self._redis.set(self._wake_key(names[0]), 1, nx=True, ex=self.WAKE_TTL)
+                ]
+            else:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for name in names:
+                        pipe.set(self._wake_key(name), 1, nx=True, ex=self.WAKE_TTL)
+                    firsts = await pipe.execute()
+            due = [name for name, first in zip(names, firsts, strict=True) if first]
+            if due:
+                await asyncio.to_thread(self._send_wakes, due)
         except RedisError as exc:
-            log.warning("job_wake_failed", job=name, error=str(exc))
+            log.warning("job_wake_failed", jobs=names, error=str(exc))
+
+    async def wake(self, name: str) -> None:
+        await self.wake_all([name])
+
+    def _wake_key(self, name: str) -> str:
+        return self.WAKE_PREFIX + name
+
+    def _send_wakes(self, names: list[str]) -> None:
+        for name in names:
+            self.send(None, name, {}, None)
 
     async def clear_wake(self, name: str) -> None:
         if self._redis is None:

@@ -14,7 +14,14 @@ from commissary.models.catalog import (
 )
 from commissary.models.idempotency import IdempotencyKey
 from commissary.models.ops import AuditLog, OutboxJob
-from commissary.models.order import Fulfillment, Order, OrderEvent, OrderLine, OrderStatus
+from commissary.models.order import (
+    EventStreamHead,
+    Fulfillment,
+    Order,
+    OrderEvent,
+    OrderLine,
+    OrderStatus,
+)
 from commissary.models.rating import Rating
 from commissary.models.support import Conversation, ConversationStatus, SupportMessage
 from commissary.models.user import Role, User
@@ -27,6 +34,7 @@ __all__ = [
     "Conversation",
     "ConversationStatus",
     "EmailVerification",
+    "EventStreamHead",
     "Fulfillment",
     "IdempotencyKey",
     "KitchenMode",

@@ -5,7 +5,18 @@ import enum
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Enum, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Enum,
+    ForeignKey,
+    Index,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from commissary.core.db import NEVER_REUSE_IDS, Base, BigId, IdPk, utcnow
@@ -116,10 +127,27 @@ class OrderLine(Base):
 
 
 class OrderEvent(Base):
-    """One step of an order's history: tracking, webhooks and the audit trail read these."""
+    """One step of an order's history: the live stream, notifications, webhooks and the
+    audit trail read these.
+
+    ``position`` is the event's place in the one stream of every order's events: global,
+    gap-free and increasing in commit order. It is empty when the event is written and given
+    by the sequencer (``commissary.events.sequencer``) once the event's transaction has
+    committed, so a reader never sees position N+1 before N."""
 
     __tablename__ = "order_event"
-    __table_args__ = (UniqueConstraint("order_id", "sequence"), NEVER_REUSE_IDS)
+    __table_args__ = (
+        UniqueConstraint("order_id", "sequence"),
+        Index("ix_order_event_position", "position", unique=True),
+        # The events still waiting for their position: the sequencer's queue.
+        Index(
+            "ix_order_event_unsequenced",
+            "id",
+            postgresql_where=text("position IS NULL"),
+            sqlite_where=text("position IS NULL"),
+        ),
+        NEVER_REUSE_IDS,
+    )
 
     id: Mapped[IdPk]
     order_id: Mapped[int] = mapped_column(
@@ -133,3 +161,15 @@ class OrderEvent(Base):
     actor: Mapped[str] = mapped_column(String(20))
     data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    position: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class EventStreamHead(Base):
+    """The last position given in the event stream: one row, moved forward by the
+    sequencer under its row lock, so positions are never given twice, even when the events
+    that held the highest ones are deleted with their order."""
+
+    __tablename__ = "event_stream_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    position: Mapped[int] = mapped_column(BigInteger, default=0)

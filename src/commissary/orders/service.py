@@ -17,6 +17,7 @@ from commissary.core.db import utcnow
 from commissary.core.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyRequests
 from commissary.core.listing import ListQuery
 from commissary.core.money import money_text, round_money
+from commissary.events.sequencer import SEQUENCE_JOB
 from commissary.models import Order, OrderEvent, OrderLine, OrderStatus, Role, User
 from commissary.ops import audit
 from commissary.orders import adhoc, pricing
@@ -259,6 +260,7 @@ async def place_order(session: AsyncSession, user: User | Member, data: OrderCre
         audit.row(actor_id=user.id, action="order.create", entity="order"),
     )
     jobs.wake(session, PROCESS_JOB)
+    jobs.wake(session, SEQUENCE_JOB)
     return order
 
 

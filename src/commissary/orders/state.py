@@ -10,8 +10,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commissary.core import jobs
 from commissary.core.db import utcnow
 from commissary.core.errors import Conflict
+from commissary.events.sequencer import SEQUENCE_JOB
 from commissary.models import Fulfillment, Order, OrderEvent, OrderStatus
 
 S = OrderStatus
@@ -109,6 +111,7 @@ def _append(
         created_at=utcnow(),
     )
     session.add(event)
+    jobs.wake(session, SEQUENCE_JOB)  # the stream numbers it once this commits
     return event
 
 
@@ -137,10 +140,12 @@ def transition(
     actor_id: int | None = None,
     message: str | None = None,
     data: dict[str, Any] | None = None,
+    type_: str | None = None,
 ) -> OrderEvent:
-    """Move ``order`` to ``target`` or raise a 409 with the reason code. The caller holds the
-    order's row lock (``repository.lock``), so concurrent moves serialize and each one sees
-    the status the previous one left."""
+    """Move ``order`` to ``target`` or raise a 409 with the reason code. The event's type is
+    ``status.<target>`` unless the step has a name of its own (``type_``: ``accepted``,
+    ``picked_up``…). The caller holds the order's row lock (``repository.lock``), so
+    concurrent moves serialize and each one sees the status the previous one left."""
     code = refusal(order.status, target, order.fulfillment, actor)
     if code is not None:
         raise TransitionRefused(
@@ -157,7 +162,8 @@ def transition(
     if target is S.COMPLETED:
         order.completed_time = now
     order.version += 1
-    return _append(session, order, f"status.{target.value}", actor, actor_id, previous, data)
+    kind = type_ or f"status.{target.value}"
+    return _append(session, order, kind, actor, actor_id, previous, data)
 
 
 def record(

@@ -20,8 +20,9 @@ from commissary.support.schemas import (
     MessageRead,
     TicketRead,
 )
-from commissary.support.socket import MAX_FRAME_CHARS, SupportSocket, authenticate, origin_allowed
+from commissary.support.socket import MAX_FRAME_CHARS, SupportSocket
 from commissary.users.dependencies import CurrentUser
+from commissary.users.socket_auth import authenticate, origin_allowed
 
 router = APIRouter(prefix="/support", tags=["support"])
 tickets_router = APIRouter(tags=["realtime"])
