@@ -132,6 +132,11 @@ class Settings(BaseSettings):
     )
 
     # Realtime (WebSocket) and the support chat.
+    dashboard_node_modules: Path | None = Field(
+        None,
+        description="the node_modules folder /dashboard serves Chart.js from; default: the "
+        "checkout's, filled by scripts/bootstrap",
+    )
     metrics_token: SecretStr | None = Field(
         None, description="bearer token a Prometheus scraper sends to GET /metrics"
     )

@@ -27,6 +27,7 @@ from commissary.core.logging import configure_logging
 from commissary.core.middleware import RequestContextMiddleware, SecurityHeadersMiddleware
 from commissary.core.paths import API_PREFIX
 from commissary.core.runtime import Runtime
+from commissary.dashboard import router as dashboard
 from commissary.events.router import router as events_router
 from commissary.info.router import router as info_router
 from commissary.ops.admin_router import router as ops_admin_router
@@ -145,5 +146,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(events_router)
     app.include_router(api)
     app.include_router(ops_router)
+    dashboard.install(app, settings)
     app.mount(images.MEDIA_PATH, images.media_files(settings), name="media")
     return app

@@ -25,6 +25,12 @@ DOCS_CSP = (
     "https://cdn.redoc.ly; worker-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'"
 )
 DOCS_PATHS = ("/docs", "/redoc")
+# The dashboard runs its own scripts and styles only: no inline code, no other origin.
+DASHBOARD_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+DASHBOARD_PATH = "/dashboard"
 
 
 class RequestContextMiddleware:
@@ -90,7 +96,11 @@ class SecurityHeadersMiddleware:
                 headers["Referrer-Policy"] = "no-referrer"
                 headers["Cross-Origin-Opener-Policy"] = "same-origin"
                 headers["Content-Security-Policy"] = (
-                    DOCS_CSP if path.startswith(DOCS_PATHS) else API_CSP
+                    DOCS_CSP
+                    if path.startswith(DOCS_PATHS)
+                    else DASHBOARD_CSP
+                    if path.startswith(DASHBOARD_PATH)
+                    else API_CSP
                 )
                 if authenticated or path.startswith("/api/v1/auth/"):
                     headers["Cache-Control"] = "no-store"
