@@ -59,10 +59,8 @@ async def test_overview_counts_days_statuses_products_and_restaurants(
         {"date": "2026-12-03", "orders": 3, "cancelled": 1, "revenue": "17.50"},
     ]
     assert body["orders_by_status"] == {
+        **{status.value: 0 for status in OrderStatus},  # every status, even without orders
         "pending": 1,
-        "in_progress": 0,
-        "ready": 0,
-        "out_for_delivery": 0,
         "completed": 3,
         "cancelled": 1,
     }
