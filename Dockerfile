@@ -32,6 +32,15 @@ RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-editable
 
 # ---------------------------------------------------------------------------
+# dashboard-assets: the dashboard's chart library, as package-lock.json pins it
+# ---------------------------------------------------------------------------
+FROM node:22-slim AS dashboard-assets
+
+WORKDIR /assets
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund --ignore-scripts
+
+# ---------------------------------------------------------------------------
 # runtime: the virtual environment only, run by an unprivileged user
 # ---------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
@@ -44,13 +53,15 @@ RUN groupadd --system --gid 10001 commissary \
 
 # The environment stays owned by root: the running service cannot modify its own code.
 COPY --from=builder /app/.venv /app/.venv
+COPY --from=dashboard-assets /assets/node_modules/chart.js/dist /app/node_modules/chart.js/dist
 
 ENV PATH="/app/.venv/bin:${PATH}" \
     VIRTUAL_ENV=/app/.venv \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     ENVIRONMENT=production \
-    LOG_FORMAT=json
+    LOG_FORMAT=json \
+    DASHBOARD_NODE_MODULES=/app/node_modules
 
 WORKDIR /app
 USER commissary:commissary

@@ -120,7 +120,7 @@ async def plan(dsn: str, restaurant_id: int, days: int) -> str:
     from sqlalchemy.dialects import postgresql
 
     from commissary.models import Order
-    from commissary.orders.report import _aggregate
+    from commissary.orders.report import aggregate
 
     end = dt.datetime.now(dt.UTC)
     where = [
@@ -129,7 +129,7 @@ async def plan(dsn: str, restaurant_id: int, days: int) -> str:
         Order.order_time < end,
     ]
     dialect = postgresql.asyncpg.dialect()  # type: ignore[no-untyped-call]
-    compiled = _aggregate(where).compile(dialect=dialect)
+    compiled = aggregate(where).compile(dialect=dialect)
     args = [compiled.params[name] for name in compiled.positiontup or ()]
     args = [a.value if isinstance(a, enum.Enum) else a for a in args]
     db = await asyncpg.connect(dsn)

@@ -23,6 +23,7 @@ from commissary.deliveries import repository as delivery_repo
 from commissary.main import create_app
 from commissary.models import OrderStatus, Role
 from commissary.notifications import repository as notification_repo
+from commissary.ops import audit
 from commissary.orders import repository as order_repo
 from commissary.support import repository as support_repo
 from commissary.users import referrals
@@ -46,6 +47,7 @@ LISTS = {
     "/api/v1/api-keys": apikeys_repo.KEY_LIST,
     "/api/v1/webhooks": webhook_repo.WEBHOOK_LIST,
     "/api/v1/webhooks/{webhook_id}/deliveries": webhook_repo.DELIVERY_LIST,
+    "/api/v1/ops/audit-log": audit.AUDIT_LOG_LIST,
 }
 # Lists with a parameter of their own besides the whitelist (checked in their own tests).
 OTHER_LISTS = {"/api/v1/support/conversations/{conversation_id}/messages"}

@@ -148,6 +148,14 @@ class Settings(BaseSettings):
     )
 
     # Realtime (WebSocket) and the support chat.
+    dashboard_node_modules: Path | None = Field(
+        None,
+        description="the node_modules folder /dashboard serves Chart.js from; default: the "
+        "checkout's, filled by scripts/bootstrap",
+    )
+    metrics_token: SecretStr | None = Field(
+        None, description="bearer token a Prometheus scraper sends to GET /metrics"
+    )
     ws_ticket_ttl: int = Field(60, gt=0, description="seconds a WebSocket ticket is valid")
     realtime_send_queue: int = Field(
         256, gt=0, description="frames waiting for one slow socket before it is closed (4408)"
@@ -225,6 +233,7 @@ class Settings(BaseSettings):
         "smtp_host",
         "admin_email",
         "secret_key",
+        "metrics_token",
         "brand_email",
         "brand_phone",
         "brand_website",
@@ -233,6 +242,13 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _long_metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 24:
+            raise ValueError("METRICS_TOKEN must be a random value of at least 24 characters")
+        return value
 
     @model_validator(mode="after")
     def _refuse_weak_secret(self) -> Settings:

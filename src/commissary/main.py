@@ -23,7 +23,7 @@ from commissary.catalog.ratings_router import router as ratings_router
 from commissary.catalog.router import cache_key as catalog_cache_key
 from commissary.catalog.router import router as catalog_router
 from commissary.config import Settings
-from commissary.core import openapi
+from commissary.core import metrics, openapi
 from commissary.core.admission import AdmissionMiddleware
 from commissary.core.bodylimit import BodySizeLimitMiddleware
 from commissary.core.cached_reads import CachedReads
@@ -33,13 +33,16 @@ from commissary.core.logging import configure_logging
 from commissary.core.middleware import RequestContextMiddleware, SecurityHeadersMiddleware
 from commissary.core.paths import API_PREFIX
 from commissary.core.runtime import Runtime
+from commissary.dashboard import router as dashboard
 from commissary.deliveries.router import router as deliveries_router
 from commissary.events.router import router as events_router
 from commissary.info.router import router as info_router
 from commissary.notifications.router import router as notifications_router
+from commissary.ops.admin_router import router as ops_admin_router
 from commissary.ops.router import router as ops_router
 from commissary.orders.report_router import router as report_router
 from commissary.orders.router import router as orders_router
+from commissary.stats.router import router as stats_router
 from commissary.support.router import router as support_router
 from commissary.support.router import tickets_router
 from commissary.users.router import auth_router, users_router
@@ -100,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     await periodic
             await usage.close()
             await runtime.close()
+            metrics.process_exited()
 
     docs = settings.api_docs
     # The documentation's order, whatever order the routers are matched in (see below).
@@ -113,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         {"name": "deliveries", "description": "Couriers: offers, pickup, handover, position."},
         {"name": "info", "description": "The brand and its locations, with opening hours."},
         {"name": "notifications", "description": "A member's in-app notifications."},
+        {"name": "stats", "description": "The sales dashboard's figures."},
         {"name": "support", "description": "Support conversations, over REST and WebSocket."},
         {"name": "realtime", "description": "Tickets that open a WebSocket."},
         {
@@ -178,6 +183,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(cart_router)
     api.include_router(info_router)
     api.include_router(notifications_router)
+    api.include_router(stats_router)
+    api.include_router(ops_admin_router)
     api.include_router(support_router)
     api.include_router(tickets_router)
     api.include_router(events_router)
@@ -185,5 +192,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(webhooks_router)
     app.include_router(api)
     app.include_router(ops_router)
+    dashboard.install(app, settings)
     app.mount(images.MEDIA_PATH, images.media_files(settings), name="media")
     return app

@@ -34,6 +34,8 @@ def serve(
     settings = load_settings()
     if migrate_first:
         migrate.upgrade(settings.database_url)
+    if workers > 1 and not reload:
+        _share_metrics()
     if "public_url" not in settings.model_fields_set:
         # Links in e-mails point at this server unless PUBLIC_URL says otherwise; the
         # server processes read it from the environment.
@@ -55,6 +57,25 @@ def serve(
         timeout_worker_healthcheck=WORKER_HEALTHCHECK_TIMEOUT,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
+
+
+def _share_metrics() -> None:
+    """Several server processes count requests in one directory of metric files (see
+    ``core.metrics``): PROMETHEUS_MULTIPROC_DIR, or a fresh temporary one, emptied first so
+    that no figure of an earlier run is added to this one's."""
+    import tempfile
+    from pathlib import Path
+
+    from commissary.core.metrics import MULTIPROC_ENV
+
+    configured = os.environ.get(MULTIPROC_ENV)
+    folder = (
+        Path(configured) if configured else Path(tempfile.mkdtemp(prefix="commissary-metrics-"))
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink()
+    os.environ[MULTIPROC_ENV] = str(folder)
 
 
 def _local_url(host: str, port: int) -> str:

@@ -11,6 +11,7 @@ import collections
 import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import structlog
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event
@@ -129,10 +130,20 @@ def register_sqlite_functions(dbapi_connection: Any) -> None:
     category name must match "Ø" too. Migrations register it as well, so an index on
     lower() is built with the function that later reads and writes it."""
     dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
+    # SQLite has no time zone database: ``local_date(at, zone)`` (see ``stats.repository``)
+    # reads a stored UTC instant's day in ``zone`` through Python's.
+    dbapi_connection.create_function("commissary_local_date", 2, _local_date, deterministic=True)
 
 
 def _lower(value: object) -> object:
     return value.lower() if isinstance(value, str) else value
+
+
+def _local_date(value: object, zone: object) -> str | None:
+    if not isinstance(value, str) or not isinstance(zone, str):
+        return None
+    at = dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
+    return at.astimezone(ZoneInfo(zone)).date().isoformat()
 
 
 def create_sessionmaker(

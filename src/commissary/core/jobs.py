@@ -230,6 +230,10 @@ class InlineDispatcher:
     def scheduled(self) -> int:
         return len(self._timers)
 
+    @property
+    def running(self) -> int:
+        return len(self._tasks)
+
     async def close(self) -> None:
         for timer in self._timers.values():
             timer.cancel()

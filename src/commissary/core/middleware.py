@@ -1,4 +1,4 @@
-"""Pure-ASGI middleware: request id + access log, and security headers."""
+"""Pure-ASGI middleware: request id, access log and request metrics; security headers."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import time
 import structlog
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from commissary.core import metrics
 
 log = structlog.get_logger("commissary.access")
 
@@ -23,6 +25,12 @@ DOCS_CSP = (
     "https://cdn.redoc.ly; worker-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'"
 )
 DOCS_PATHS = ("/docs", "/redoc")
+# The dashboard runs its own scripts and styles only: no inline code, no other origin.
+DASHBOARD_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+DASHBOARD_PATH = "/dashboard"
 
 
 class RequestContextMiddleware:
@@ -57,12 +65,15 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            elapsed = time.perf_counter() - started
+            if scope["type"] == "http":
+                metrics.observe_request(scope, status, elapsed)
             log.info(
                 "request",
                 method=scope.get("method", "WS"),
                 path=scope["path"],
                 status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                duration_ms=round(elapsed * 1000, 2),
             )
 
 
@@ -85,7 +96,11 @@ class SecurityHeadersMiddleware:
                 headers["Referrer-Policy"] = "no-referrer"
                 headers["Cross-Origin-Opener-Policy"] = "same-origin"
                 headers["Content-Security-Policy"] = (
-                    DOCS_CSP if path.startswith(DOCS_PATHS) else API_CSP
+                    DOCS_CSP
+                    if path.startswith(DOCS_PATHS)
+                    else DASHBOARD_CSP
+                    if path.startswith(DASHBOARD_PATH)
+                    else API_CSP
                 )
                 if authenticated or path.startswith("/api/v1/auth/"):
                     headers["Cache-Control"] = "no-store"

@@ -36,6 +36,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from commissary.core import metrics
 from commissary.core.redis import UNAVAILABLE, Outage
 
 log = structlog.get_logger(__name__)
@@ -108,12 +109,15 @@ class Hub:
     def connect(self) -> Subscriber:
         subscriber = Subscriber(asyncio.Queue(self.queue_size))
         self._subscribers.add(subscriber)
+        metrics.WEBSOCKETS.inc()
         return subscriber
 
     def disconnect(self, subscriber: Subscriber) -> None:
         for channel in list(subscriber.channels):
             self.leave(subscriber, channel)
-        self._subscribers.discard(subscriber)
+        if subscriber in self._subscribers:
+            self._subscribers.remove(subscriber)
+            metrics.WEBSOCKETS.dec()
 
     def join(self, subscriber: Subscriber, channel: str) -> None:
         subscriber.channels.add(channel)

@@ -2,12 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commissary.core.db import utcnow
+from commissary.core.ids import parse_id
+from commissary.core.listing import (
+    EXACT_OPS,
+    ORDER_OPS,
+    TEXT_OPS,
+    Filter,
+    ListQuery,
+    ListSpec,
+    fetch_page,
+    parse_datetime,
+)
 from commissary.models import AuditLog
+
+AUDIT_LOG_LIST = ListSpec(
+    filters={
+        "actor_id": Filter(AuditLog.actor_id, parse_id, EXACT_OPS),
+        "action": Filter(AuditLog.action, ops=TEXT_OPS),
+        "entity": Filter(AuditLog.entity, ops=TEXT_OPS),
+        "entity_id": Filter(AuditLog.entity_id, ops=EXACT_OPS),
+        "at": Filter(AuditLog.at, parse_datetime, ORDER_OPS),
+    },
+    sortable={"id": AuditLog.id, "at": AuditLog.at, "action": AuditLog.action},
+    default_sort=("-at", "-id"),
+    search=(AuditLog.action, AuditLog.entity, AuditLog.entity_id),
+)
 
 
 def row(
@@ -42,3 +68,8 @@ def record(
             data=data or None,
         )
     )
+
+
+async def list_entries(session: AsyncSession, query: ListQuery) -> tuple[Sequence[AuditLog], int]:
+    """A page of the audit trail, as ``query`` filters and sorts it."""
+    return await fetch_page(session, select(AuditLog), query, AuditLog.id.desc())

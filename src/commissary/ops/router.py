@@ -1,16 +1,20 @@
-"""Liveness and readiness."""
+"""Liveness, readiness and the Prometheus metrics."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
-from commissary.core.deps import RuntimeDep
+from commissary.core import metrics
+from commissary.core.deps import RuntimeDep, SessionDep
 from commissary.core.runtime import Runtime
+from commissary.ops import queues
+from commissary.ops.metrics import MetricsReader, SnapshotCollector
 
 PROBE_TIMEOUT = 3.0
 
@@ -65,3 +69,24 @@ async def ready(runtime: RuntimeDep) -> JSONResponse:
     else:
         status, code = "ok", 200
     return JSONResponse({"status": status, "checks": checks}, status_code=code)
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
+            "description": "The Prometheus text format.",
+        },
+        401: {"description": "No bearer token, or a wrong one."},
+        403: {"description": "Signed in, but not an admin."},
+    },
+)
+async def read_metrics(_: MetricsReader, runtime: RuntimeDep, session: SessionDep) -> Response:
+    """Prometheus metrics: requests and latencies by route template and status, queue
+    depths, running, scheduled and failed jobs, workers, open WebSocket connections and the
+    outbox backlog. For an admin's bearer token, or `METRICS_TOKEN` as the bearer token."""
+    snapshot = await queues.snapshot(runtime, session, with_failed=False)
+    body = metrics.exposition(SnapshotCollector(snapshot))
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -69,33 +69,40 @@ def parse_date(name: str, raw: str | None) -> dt.date | None:
 
 
 def date_range(
-    start: dt.date | None, end: dt.date | None, today: dt.date
+    start: dt.date | None,
+    end: dt.date | None,
+    today: dt.date,
+    names: tuple[str, str] = ("start_date", "end_date"),
 ) -> tuple[dt.date, dt.date]:
-    """The inclusive days asked for; by default the last 30 days up to ``today``."""
+    """The inclusive days asked for; by default the last 30 days up to ``today``. ``names``
+    are the query parameters of the start and the end, named by the errors."""
+    first, last = names
     end = end or (max(today, start) if start else today)
     start = start or end - dt.timedelta(days=DEFAULT_DAYS - 1)
     if start > end:
         raise BadListQuery(
-            f"'start_date' ({start}) is after 'end_date' ({end})", extra={"parameter": "start_date"}
+            f"'{first}' ({start}) is after '{last}' ({end})", extra={"parameter": first}
         )
     if (end - start).days + 1 > MAX_DAYS:
-        raise BadListQuery(
-            f"a report covers at most {MAX_DAYS} days", extra={"parameter": "end_date"}
-        )
+        raise BadListQuery(f"a report covers at most {MAX_DAYS} days", extra={"parameter": last})
     return start, end
 
 
-def _day_start(day: dt.date, zone: ZoneInfo) -> dt.datetime:
+def day_start(day: dt.date, zone: ZoneInfo) -> dt.datetime:
     """The instant a local day begins, in UTC (midnight, or the first instant after a gap)."""
     return dt.datetime.combine(day, dt.time(), zone).astimezone(dt.UTC)
 
 
-async def _scope(
-    session: AsyncSession, user: User, restaurant_id: int | None
+async def scope(
+    session: AsyncSession,
+    user: User,
+    restaurant_id: int | None,
+    readers: frozenset[Role] = READERS,
 ) -> tuple[list[ColumnElement[bool]], str]:
-    """The orders ``user`` may count, and the time zone the days are read in."""
-    if user.role not in READERS:
-        raise Forbidden("only staff and sales read sales reports")
+    """The orders ``user`` may count, and the time zone the days are read in: the
+    restaurant's, or the one all of a restaurateur's restaurants share, else UTC."""
+    if user.role not in readers:
+        raise Forbidden(f"this needs one of the roles: {', '.join(sorted(readers))}")
     where: list[ColumnElement[bool]] = []
     if user.role is Role.WAITER:
         where.append(Order.waiter_id == user.id)
@@ -129,7 +136,7 @@ async def _scope(
     return where, timezone
 
 
-def _aggregate(where: list[ColumnElement[bool]]) -> Select[tuple[str, int, Decimal, str]]:
+def aggregate(where: list[ColumnElement[bool]]) -> Select[tuple[str, int, Decimal, str]]:
     """Units and money per normalized name, under the spelling of most lines."""
     key = func.lower(func.trim(OrderLine.product_name))
     spellings = (
@@ -174,14 +181,14 @@ async def sales_report(
     restaurant_id: int | None,
 ) -> SalesReport:
     """What sold between ``start`` and ``end`` (inclusive days), most sold first."""
-    where, timezone = await _scope(session, user, restaurant_id)
+    where, timezone = await scope(session, user, restaurant_id)
     zone = ZoneInfo(timezone)
     start, end = date_range(start, end, dt.datetime.now(zone).date())
     where += [
-        Order.order_time >= _day_start(start, zone),
-        Order.order_time < _day_start(end + dt.timedelta(days=1), zone),
+        Order.order_time >= day_start(start, zone),
+        Order.order_time < day_start(end + dt.timedelta(days=1), zone),
     ]
-    rows = (await session.execute(_aggregate(where))).all()
+    rows = (await session.execute(aggregate(where))).all()
     currencies = sorted({row.currency for row in rows})
     if len(currencies) > 1:
         raise Conflict(
