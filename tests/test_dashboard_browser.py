@@ -15,13 +15,11 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from commissary.models import Role
 from tests.conftest import Backend, MakeUser
 from tests.menu import make_menu
-from tests.servers import free_port
 from tests.test_sales_report import sold
 
 WAIT = 30  # seconds the page may take to show something (a hang guard, not a timing)
@@ -39,31 +37,14 @@ from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
+from tests.test_support_ws import uvicorn_server  # noqa: E402
+
 
 @contextlib.asynccontextmanager
 async def served(app: FastAPI) -> AsyncIterator[str]:
     """``app`` on a free loopback port; yields its base URL."""
-    port = free_port()
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        lifespan="off",
-        log_level="warning",
-        timeout_graceful_shutdown=2,
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    try:
-        async with asyncio.timeout(WAIT):
-            while not server.started:
-                if task.done():
-                    task.result()
-                await asyncio.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+    async with uvicorn_server(app) as url:
+        yield url.replace("ws://", "http://")
 
 
 @contextlib.contextmanager

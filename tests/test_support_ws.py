@@ -34,8 +34,14 @@ WAIT = 15  # seconds a frame may take before the test gives up (a hang guard, no
 async def uvicorn_server(app: FastAPI, *, lifespan: str = "off") -> AsyncIterator[str]:
     """``app`` served by uvicorn on a free loopback port; yields ``ws://127.0.0.1:port``."""
     port = free_port()
+    # Without the lifespan nothing ends the open event streams at stop: bound the wait.
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, lifespan=lifespan, log_level="warning"
+        app,
+        host="127.0.0.1",
+        port=port,
+        lifespan=lifespan,
+        log_level="warning",
+        timeout_graceful_shutdown=2,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
