@@ -205,11 +205,26 @@ EVENT_SCHEMA: dict[str, Any] = {
     },
 }
 
+# One Server-Sent Event of the stream: its fields, `data` holding the event as JSON.
+SSE_EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string", "enum": ["order_event"]},
+        "id": {"type": "string", "description": "The event's id (its position)."},
+        "retry": {"type": "integer", "description": "Milliseconds before reconnecting."},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "contentSchema": EVENT_SCHEMA,
+        },
+    },
+}
+
 STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "An endless `text/event-stream`: `id: <event id>`, `event: order_event`, "
-        "`data: <the event as JSON>` (the schema below is each event's `data`).",
-        "content": {"text/event-stream": {"schema": EVENT_SCHEMA}},
+        "`data: <the event as JSON>` (the schema below is one such event).",
+        "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}},
     },
     400: {"description": "`last_event_id` is not an event id."},
     401: {"description": "No, bad, expired or reused ticket or token."},

@@ -13,8 +13,8 @@ from commissary.webhooks import repository as repo
 from commissary.webhooks import service
 from commissary.webhooks.dependencies import Integrator
 from commissary.webhooks.schemas import (
-    DeliveryRead,
     WebhookCreate,
+    WebhookDeliveryRead,
     WebhookRead,
     WebhookUpdate,
     WebhookWithSecret,
@@ -83,7 +83,7 @@ async def delete_webhook(webhook_id: IdPath, user: Integrator, session: SessionD
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/{webhook_id}/deliveries", response_model=Page[DeliveryRead])
+@router.get("/{webhook_id}/deliveries", response_model=Page[WebhookDeliveryRead])
 async def list_deliveries(
     webhook_id: IdPath,
     user: Integrator,
@@ -99,7 +99,7 @@ async def list_deliveries(
 @router.post(
     "/{webhook_id}/deliveries/{delivery_id}/replay",
     status_code=status.HTTP_202_ACCEPTED,
-    response_model=DeliveryRead,
+    response_model=WebhookDeliveryRead,
     responses={409: {"description": "The webhook is inactive."}},
 )
 async def replay_delivery(

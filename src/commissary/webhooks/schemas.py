@@ -101,7 +101,7 @@ class WebhookWithSecret(WebhookRead):
     )
 
 
-class DeliveryRead(BaseModel):
+class WebhookDeliveryRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int = Field(description="Also the `webhook-id` header, as `msg_<id>`.")
