@@ -484,4 +484,5 @@ async def test_edits_racing_the_worker_leave_one_consistent_order(
         count = await session.scalar(
             select(func.count()).select_from(OrderLine).where(OrderLine.order_id == order_id)
         )
-    assert count == 2
+    # Each edit has two lines; without one (the worker was first) the order keeps its one.
+    assert count == (2 if accepted else 1)
