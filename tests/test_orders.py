@@ -437,3 +437,32 @@ async def test_order_events_list_filters_sorts_and_pages(
     assert (refused.status_code, refused.json()["parameter"]) == (400, "actor_id")
     stranger = await make_user()
     assert (await client.get(url, headers=stranger.headers)).status_code == 404
+
+
+async def test_a_backlog_of_cooked_orders_is_completed_batch_after_batch_not_one_per_sweep(
+    client: httpx.AsyncClient,
+    backend: Backend,
+    make_user: MakeUser,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """More cooked orders than a batch: one sweep starts the completions and the batches
+    that follow drain the rest, so completions keep up with placement."""
+    # Settings are frozen; the test narrows the batch for itself.
+    monkeypatch.setitem(backend.runtime.settings.__dict__, "order_batch_size", 2)
+    menu = await make_menu(backend)
+    hero = await make_user()
+    for _ in range(5):
+        response = await client.post(ORDERS, json=body((menu.soup.id, 1)), headers=hero.headers)
+        assert response.status_code == 202
+    await backend.run_jobs()  # the allergen checks: batches of 2, each waking the next
+    async with backend.runtime.sessionmaker() as session:
+        cooking = await session.scalar(select(func.count()).where(Order.status == "in_progress"))
+        # The kitchen is done with every one of them.
+        await session.execute(update(Order).values(kitchen_due_at=func.now()))
+        await session.commit()
+    assert cooking == 5
+    await backend.run_job("orders.sweep")  # one sweep...
+    await backend.run_jobs()  # ...and the batches it woke
+    async with backend.runtime.sessionmaker() as session:
+        statuses = (await session.scalars(select(Order.status))).all()
+    assert sorted(s.value for s in statuses) == ["completed"] * 5

@@ -14,6 +14,12 @@ async def process_pending(session: AsyncSession) -> None:
     await kitchen.process_pending(session)
 
 
+@jobs.job(kitchen.COMPLETE_JOB, wakeable=True)
+async def complete_cooked(session: AsyncSession) -> None:
+    """Woken by a full batch of completions: the next batch of cooked orders."""
+    await kitchen.complete_cooked(session)
+
+
 @jobs.job("orders.sweep")
 async def sweep(session: AsyncSession) -> None:
     """Periodic: pending orders whose wake was lost (Redis away), the kitchen's timer, and

@@ -30,6 +30,7 @@ from commissary.orders.state import Actor, transition
 log = structlog.get_logger(__name__)
 
 PROCESS_JOB = "orders.process_pending"
+COMPLETE_JOB = "orders.complete_cooked"
 
 
 def kitchen_delay(low: float, high: float) -> float:
@@ -115,12 +116,16 @@ def _finish(session: AsyncSession, order: Order) -> None:
 
 
 async def complete_cooked(session: AsyncSession) -> int:
-    """Finish one batch of orders whose kitchen time is over. An order cancelled meanwhile is
-    no longer ``in_progress`` and is not claimed."""
+    """Finish one batch of orders whose kitchen time is over; a full batch wakes the job
+    again after commit, so completions keep up with any rate of placement rather than one
+    batch per sweep. An order cancelled meanwhile is no longer ``in_progress`` and is not
+    claimed."""
     limit = jobs.runtime_of(session).settings.order_batch_size
     orders = await repo.claim_cooked(session, utcnow(), limit)
     for order in orders:
         _finish(session, order)
+    if len(orders) == limit:
+        jobs.wake(session, COMPLETE_JOB)
     return len(orders)
 
 
