@@ -16,7 +16,6 @@ from commissary.core.errors import DomainError, Unauthorized
 from commissary.core.ids import MAX_ID
 from commissary.core.realtime import (
     CLOSE_BAD_REQUEST,
-    CLOSE_FORBIDDEN,
     Closing,
     Connection,
     Frame,
@@ -27,7 +26,8 @@ from commissary.core.realtime import (
 from commissary.core.runtime import Runtime
 from commissary.events.feed import PAGE, Audience, Cursor, head, visible_after
 from commissary.events.sequencer import CHANNEL
-from commissary.users.socket_auth import authenticate, origin_allowed
+from commissary.models import User
+from commissary.users.socket_auth import authenticate, open_socket
 
 router = APIRouter(prefix="/events", tags=["events"])
 
@@ -49,8 +49,7 @@ async def _catch_up(runtime: Runtime, cursor: Cursor) -> list[dict[str, Any]]:
     return found
 
 
-async def _open(runtime: Runtime, ticket: str | None, authorization: str | None) -> Audience:
-    user, _ = await authenticate(runtime, ticket, authorization)
+async def _audience(runtime: Runtime, user: User) -> Audience:
     async with runtime.sessionmaker() as session:
         return await Audience.of(session, user)
 
@@ -111,17 +110,12 @@ async def events_socket(websocket: WebSocket) -> None:
     await websocket.accept()
     query = dict(websocket.query_params)
     try:
-        if not origin_allowed(
-            websocket.headers.get("origin"),
-            websocket.headers.get("host"),
-            runtime.settings.cors_origins,
-        ):
-            raise Closing(CLOSE_FORBIDDEN, "origin not allowed")
         try:
             last_event_id = _last_event_id(query.get("last_event_id"))
         except ValueError as exc:
             raise Closing(CLOSE_BAD_REQUEST, str(exc)) from None
-        audience = await _open(runtime, query.get("ticket"), websocket.headers.get("authorization"))
+        user, _ = await open_socket(runtime, websocket)
+        audience = await _audience(runtime, user)
         connection = Connection(runtime.realtime, websocket)
         try:
             # Join first, then read where to start: an event committed meanwhile is either
@@ -267,9 +261,10 @@ async def event_stream(
                 str(exc), code="invalid_last_event_id", extra={"parameter": "Last-Event-ID"}
             ) from None
     try:
-        audience = await _open(runtime, ticket, request.headers.get("authorization"))
+        user, _ = await authenticate(runtime, ticket, request.headers.get("authorization"))
     except Closing as exc:
         raise Unauthorized(exc.reason) from None
+    audience = await _audience(runtime, user)
     hub = runtime.realtime
     subscriber = hub.connect()
     try:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, WebSocket, status
 from commissary.core.deps import RuntimeDep, SessionDep
 from commissary.core.ids import MAX_ID, IdPath
 from commissary.core.listing import ListQuery, Page, list_query, parse_list_query
-from commissary.core.realtime import CLOSE_FORBIDDEN, Closing, Connection, close, serve
+from commissary.core.realtime import Closing, Connection, close, serve
 from commissary.core.runtime import Runtime
 from commissary.support import repository as repo
 from commissary.support import service
@@ -22,7 +22,7 @@ from commissary.support.schemas import (
 )
 from commissary.support.socket import MAX_FRAME_CHARS, SupportSocket
 from commissary.users.dependencies import CurrentUser
-from commissary.users.socket_auth import authenticate, origin_allowed
+from commissary.users.socket_auth import open_socket
 
 router = APIRouter(prefix="/support", tags=["support"])
 tickets_router = APIRouter(tags=["realtime"])
@@ -130,15 +130,7 @@ async def support_socket(websocket: WebSocket) -> None:
     await websocket.accept()
     query = dict(websocket.query_params)
     try:
-        if not origin_allowed(
-            websocket.headers.get("origin"),
-            websocket.headers.get("host"),
-            runtime.settings.cors_origins,
-        ):
-            raise Closing(CLOSE_FORBIDDEN, "origin not allowed")
-        user, key = await authenticate(
-            runtime, query.get("ticket"), websocket.headers.get("authorization")
-        )
+        user, key = await open_socket(runtime, websocket)
         connection = Connection(runtime.realtime, websocket)
         chat = SupportSocket(runtime, user, key)
         try:

@@ -6,9 +6,10 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.websockets import WebSocket
 
 from commissary.core.errors import Unauthorized
-from commissary.core.realtime import CLOSE_UNAUTHORIZED, Closing
+from commissary.core.realtime import CLOSE_FORBIDDEN, CLOSE_UNAUTHORIZED, Closing
 from commissary.core.runtime import Runtime
 from commissary.core.security import same
 from commissary.models import User
@@ -22,6 +23,19 @@ def origin_allowed(origin: str | None, host: str | None, allowed: list[str]) -> 
     if origin is None:
         return True
     return origin in allowed or (host is not None and urlsplit(origin).netloc == host)
+
+
+async def open_socket(runtime: Runtime, websocket: WebSocket) -> tuple[User, str]:
+    """Who opens this WebSocket: its Origin checked (4403), then its ticket or bearer token
+    (4401), as :func:`authenticate`."""
+    if not origin_allowed(
+        websocket.headers.get("origin"),
+        websocket.headers.get("host"),
+        runtime.settings.cors_origins,
+    ):
+        raise Closing(CLOSE_FORBIDDEN, "origin not allowed")
+    ticket = websocket.query_params.get("ticket")
+    return await authenticate(runtime, ticket, websocket.headers.get("authorization"))
 
 
 async def authenticate(
