@@ -13,6 +13,7 @@ import secrets
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commissary.core.db import utcnow
+from commissary.events.sequencer import OFFER_TYPE
 from commissary.models import Fulfillment, Order
 from commissary.orders.state import Actor, record
 
@@ -40,4 +41,4 @@ def offer(session: AsyncSession, order: Order) -> None:
     if order.handover_code is None:
         order.handover_code = new_handover_code()
     order.offered_at = utcnow()
-    record(session, order, "delivery.offered", actor=Actor.SYSTEM)
+    record(session, order, OFFER_TYPE, actor=Actor.SYSTEM)

@@ -25,6 +25,7 @@ from commissary.core.listing import ListQuery
 from commissary.deliveries import offers, tracking
 from commissary.deliveries import repository as repo
 from commissary.deliveries.schemas import DeliveryItemRead, DeliveryRead
+from commissary.events.sequencer import LOCATION_TYPE
 from commissary.models import Fulfillment, Order, OrderStatus, Restaurant, Role, User
 from commissary.ops import audit
 from commissary.orders import repository as orders_repo
@@ -288,7 +289,7 @@ async def locate(
     record(
         session,
         order,
-        tracking.LOCATION_EVENT,
+        LOCATION_TYPE,
         actor=Actor.COURIER,
         actor_id=courier.id,
         data={"lat": lat, "lon": lon},

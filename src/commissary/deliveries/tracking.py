@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from sqlalchemy import inspect, null, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commissary.events.sequencer import LOCATION_TYPE
 from commissary.models import Order, OrderEvent
 
-LOCATION_EVENT = "courier.location"
 COLUMNS = inspect(OrderEvent).column_attrs
 
 
@@ -24,7 +24,7 @@ async def end_delivery(session: AsyncSession, order: Order) -> None:
     order.courier_lat = order.courier_lon = order.courier_located_at = None
     await session.execute(
         update(OrderEvent)
-        .where(OrderEvent.order_id == order.id, OrderEvent.type == LOCATION_EVENT)
+        .where(OrderEvent.order_id == order.id, OrderEvent.type == LOCATION_TYPE)
         .values(data=null())
         .execution_options(synchronize_session=False)
     )
@@ -35,7 +35,7 @@ def without_positions(events: Sequence[OrderEvent]) -> list[OrderEvent]:
     ``courier.location`` events left out. Copies, never the session's rows, so nothing of it
     is written back."""
     return [
-        _copy_without_data(event) if event.type == LOCATION_EVENT and event.data else event
+        _copy_without_data(event) if event.type == LOCATION_TYPE and event.data else event
         for event in events
     ]
 

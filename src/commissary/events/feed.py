@@ -18,14 +18,12 @@ from typing import Any
 from sqlalchemy import ColumnElement, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commissary.events.sequencer import STREAM, _iso
+from commissary.events.sequencer import LOCATION_TYPE, OFFER_TYPE, STREAM, enum_text, iso_utc
 from commissary.models import EventStreamHead, Order, OrderEvent, Role, User
 from commissary.models.catalog import restaurant_owner, restaurant_staff
 
 PAGE = 200
 ALL_ORDERS = frozenset({Role.ADMIN, Role.SALES, Role.SUPPORT})
-OFFER_TYPE = "delivery.offered"
-LOCATION_TYPE = "courier.location"
 
 
 @dataclass(frozen=True)
@@ -104,21 +102,17 @@ async def head(session: AsyncSession) -> int:
 
 def _row(row: Any) -> dict[str, Any]:
     """A database row as a frame's event (with its audience)."""
-    status = (
-        getattr(row.from_status, "value", row.from_status),
-        getattr(row.to_status, "value", row.to_status),
-    )
     return {
         "id": row.position,
         "order_id": row.order_id,
         "restaurant_id": row.restaurant_id,
         "sequence": row.sequence,
         "type": row.type,
-        "from_status": status[0],
-        "to_status": status[1],
+        "from_status": enum_text(row.from_status),
+        "to_status": enum_text(row.to_status),
         "actor": row.actor,
         "data": row.data,
-        "created_at": _iso(row.created_at),
+        "created_at": iso_utc(row.created_at),
         "customer_id": row.customer_id,
         "courier_id": row.courier_id,
     }

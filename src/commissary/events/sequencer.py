@@ -39,6 +39,9 @@ SEQUENCE_JOB = "events.sequence"
 #: The realtime hub's channel of the stream: every api process hears every batch.
 CHANNEL = "events"
 BATCH = 500
+#: Event types other parts name (the rest are listed in the README).
+OFFER_TYPE = "delivery.offered"
+LOCATION_TYPE = "courier.location"
 STREAM = "orders"  # the head row of the order events' stream
 
 
@@ -77,7 +80,7 @@ class StreamEvent:
             "to_status": self.to_status,
             "actor": self.actor,
             "data": self.data,
-            "created_at": _iso(self.created_at),
+            "created_at": iso_utc(self.created_at),
         }
 
     def frame(self) -> dict[str, Any]:
@@ -90,7 +93,7 @@ class StreamEvent:
         }
 
 
-def _iso(value: dt.datetime) -> str:
+def iso_utc(value: dt.datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
     return value.isoformat().replace("+00:00", "Z")
@@ -110,7 +113,7 @@ def on_sequenced(hook: Hook) -> Hook:
     return hook
 
 
-def _value(value: object) -> str | None:
+def enum_text(value: object) -> str | None:
     return None if value is None else str(getattr(value, "value", value))
 
 
@@ -174,8 +177,8 @@ async def sequence(session: AsyncSession) -> None:
             order_id=row.order_id,
             sequence=row.sequence,
             type=row.type,
-            from_status=_value(row.from_status),
-            to_status=_value(row.to_status),
+            from_status=enum_text(row.from_status),
+            to_status=enum_text(row.to_status),
             actor=row.actor,
             actor_id=row.actor_id,
             data=row.data,
@@ -184,7 +187,7 @@ async def sequence(session: AsyncSession) -> None:
             customer_id=row.customer_id,
             courier_id=row.courier_id,
             waiter_id=row.waiter_id,
-            fulfillment=_value(row.fulfillment) or "",
+            fulfillment=enum_text(row.fulfillment) or "",
             total=row.total,
             currency=row.currency,
         )

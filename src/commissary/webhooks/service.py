@@ -22,8 +22,7 @@ from commissary.core.db import utcnow
 from commissary.core.errors import Conflict, NotFound, field_error, reject_nulls
 from commissary.core.listing import ListQuery
 from commissary.core.money import money_text
-from commissary.events.feed import LOCATION_TYPE
-from commissary.events.sequencer import StreamEvent, on_sequenced
+from commissary.events.sequencer import LOCATION_TYPE, StreamEvent, on_sequenced
 from commissary.models import DeliveryStatus, Role, User, Webhook, WebhookDelivery
 from commissary.ops import audit
 from commissary.webhooks import repository as repo
