@@ -32,7 +32,7 @@ from commissary.core.jobs import InlineDispatcher
 from commissary.core.logging import configure_logging
 from commissary.core.middleware import RequestContextMiddleware, SecurityHeadersMiddleware
 from commissary.core.paths import API_PREFIX
-from commissary.core.runtime import Runtime
+from commissary.core.runtime import Runtime, freeze_startup_heap
 from commissary.dashboard import router as dashboard
 from commissary.deliveries.router import router as deliveries_router
 from commissary.events.router import router as events_router
@@ -91,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         usage = UsageRecorder(runtime.sessionmaker, settings.api_key_usage_flush_interval)
         setattr(app.state, USAGE_STATE, usage)
         usage.start()
+        freeze_startup_heap()
         periodic = None
         if isinstance(runtime.jobs, InlineDispatcher):
             periodic = asyncio.create_task(tasks.run_periodic_inline(runtime))

@@ -32,7 +32,7 @@ from commissary.config import Settings
 from commissary.core import jobs
 from commissary.core.db import utcnow
 from commissary.core.redis import UNAVAILABLE, Outage, sync_client
-from commissary.core.runtime import Runtime
+from commissary.core.runtime import Runtime, freeze_startup_heap
 
 log = structlog.get_logger(__name__)
 
@@ -58,6 +58,7 @@ def _context() -> tuple[asyncio.AbstractEventLoop, Runtime]:
         settings = _preset[0] if _preset else Settings()
         ctx = (asyncio.new_event_loop(), Runtime.create(settings))
         _local.ctx = ctx
+        freeze_startup_heap()
     return ctx
 
 

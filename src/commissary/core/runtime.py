@@ -5,6 +5,7 @@ Sessions carry it in ``session.info["runtime"]``."""
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,23 @@ from commissary.core.security import Passwords, signing_key
 
 if TYPE_CHECKING:
     from commissary.core.jobs import Dispatcher
+
+
+_heap_frozen = False
+
+
+def freeze_startup_heap() -> None:
+    """Put what start-up allocated (modules, models, routes, the runtime) out of the cyclic
+    garbage collector's reach, once per process.
+
+    Those objects live as long as the process, yet every full collection walked them all: on
+    the order placement path that was about a tenth of the CPU. Objects made later are
+    collected as usual."""
+    global _heap_frozen
+    if not _heap_frozen:
+        _heap_frozen = True
+        gc.collect()
+        gc.freeze()
 
 
 @dataclass(eq=False)
