@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 import httpx
@@ -10,7 +11,7 @@ from sqlalchemy import select, update
 
 from commissary.core.security import encode_token
 from commissary.models import EmailVerification, RefreshToken
-from commissary.users.auth_service import ACCESS_AUDIENCE, REFRESH_AUDIENCE
+from commissary.users.auth_service import ACCESS_AUDIENCE, REFRESH_AUDIENCE, access_token
 from tests.conftest import PASSWORD, Backend, MakeUser, code_in
 from tests.servers import Mailbox
 
@@ -287,6 +288,21 @@ async def test_logout_revokes_the_refresh_token(
     assert out.status_code == 204
     again = await client.post("/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]})
     assert again.status_code == 401
+
+
+async def test_a_token_accepted_before_is_refused_once_it_expires(
+    client: httpx.AsyncClient, make_user: MakeUser, backend: Backend
+) -> None:
+    """Checked tokens are remembered (``security.decode_token``): expiry still counts."""
+    account = await make_user()
+    token = access_token(backend.runtime, account.user, ttl=2)
+    headers = {"Authorization": f"Bearer {token}"}
+    assert (await client.get("/api/v1/users/me", headers=headers)).status_code == 200
+    assert (await client.get("/api/v1/users/me", headers=headers)).status_code == 200
+    await asyncio.sleep(2.5)
+    response = await client.get("/api/v1/users/me", headers=headers)
+    assert response.status_code == 401
+    assert "expired" in response.json()["detail"]
 
 
 async def test_expired_or_foreign_tokens_are_401(
