@@ -31,7 +31,7 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commissary.core.db import after_commit, commit, rollback, utcnow
-from commissary.core.redis import sync_client
+from commissary.core.redis import Batcher, sync_client
 from commissary.models import OutboxJob
 
 if TYPE_CHECKING:
@@ -247,12 +247,16 @@ class RQDispatcher:
     WAKE_PREFIX = "commissary:wake:"
     WAKE_TTL = 10  # a lost run (Redis flushed, worker died) stops blocking wakes this soon
 
-    def __init__(self, redis_url: str, redis: Redis | None = None) -> None:
-        """``redis`` (async) serves wakes; a process that only enqueues may leave it out."""
+    def __init__(
+        self, redis_url: str, redis: Redis | None = None, batcher: Batcher | None = None
+    ) -> None:
+        """``redis`` (async) serves wakes, sent in ``batcher``'s batches when given; a process
+        that only enqueues may leave both out."""
         from rq import Queue
         from rq.serializers import JSONSerializer
 
         self._redis = redis
+        self._batcher = batcher or (Batcher(redis) if redis is not None else None)
         self.connection = sync_client(redis_url)
         self.queue = Queue(QUEUE_NAME, connection=self.connection, serializer=JSONSerializer)
 
@@ -281,20 +285,15 @@ class RQDispatcher:
             self.queue.enqueue(RQ_ENTRY, args=args, **options)
 
     async def wake_all(self, names: list[str]) -> None:
-        """One ``SET NX`` per job, all in one round trip; only the first wake since the
-        job's last run started enqueues (and pays the thread hop of RQ's synchronous
+        """One ``SET NX`` per job, sent with the process's next batch of Redis commands
+        (``redis.Batcher``: concurrent requests share a round trip); only the first wake since
+        the job's last run started enqueues (and pays the thread hop of RQ's synchronous
         client)."""
-        assert self._redis is not None, "wakes need the async Redis client"
+        assert self._batcher is not None, "wakes need the async Redis client"
         try:
-            if len(names) == 1:
-                firsts = [
-                    await self._redis.set(self._wake_key(names[0]), 1, nx=True, ex=self.WAKE_TTL)
-                ]
-            else:
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    for name in names:
-                        pipe.set(self._wake_key(name), 1, nx=True, ex=self.WAKE_TTL)
-                    firsts = await pipe.execute()
+            firsts = await self._batcher.call_many(
+                [("SET", self._wake_key(name), 1, "NX", "EX", self.WAKE_TTL) for name in names]
+            )
             due = [name for name, first in zip(names, firsts, strict=True) if first]
             if due:
                 await asyncio.to_thread(self._send_wakes, due)

@@ -10,8 +10,9 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar
 
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
-from commissary.core.redis import UNAVAILABLE, Outage
+from commissary.core.redis import UNAVAILABLE, Batcher, Outage
 
 T = TypeVar("T")
 
@@ -66,12 +67,19 @@ class RedisRateLimiter:
     return {count, ttl}
     """
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, batcher: Batcher | None = None) -> None:
         self._redis = redis
+        self._batcher = batcher or Batcher(redis)
         self._hit = redis.register_script(self.HIT_SCRIPT)
 
     async def hit(self, key: str, window: int) -> tuple[int, int]:
-        count, ttl = await self._hit(keys=[self.PREFIX + key], args=[window])
+        """Counted in the process's next batch of Redis commands (``redis.Batcher``)."""
+        command = ("EVALSHA", self._hit.sha, 1, self.PREFIX + key, window)
+        try:
+            count, ttl = await self._batcher.call(*command)
+        except NoScriptError:  # a restarted or flushed Redis: load the script, count again
+            await self._redis.script_load(self.HIT_SCRIPT)
+            count, ttl = await self._batcher.call(*command)
         return int(count), max(int(ttl), 1)
 
     async def peek(self, key: str) -> tuple[int, int]:
@@ -95,8 +103,8 @@ class FallbackRateLimiter:
 
     PROBE_EVERY = 1.0
 
-    def __init__(self, redis: Redis) -> None:
-        self._redis = RedisRateLimiter(redis)
+    def __init__(self, redis: Redis, batcher: Batcher | None = None) -> None:
+        self._redis = RedisRateLimiter(redis, batcher)
         self._memory = MemoryRateLimiter()
         self._outage = Outage("rate_limiter", fallback="counting in process")
         self._probe_at = 0.0

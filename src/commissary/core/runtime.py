@@ -22,7 +22,7 @@ from commissary.core.db import (
 from commissary.core.mail import Mailer
 from commissary.core.ratelimit import FallbackRateLimiter, MemoryRateLimiter, RateLimiter
 from commissary.core.realtime import Hub, Tickets
-from commissary.core.redis import async_client
+from commissary.core.redis import Batcher, async_client
 from commissary.core.security import Passwords, signing_key
 
 if TYPE_CHECKING:
@@ -61,6 +61,8 @@ class Runtime:
     passwords: Passwords
     realtime: Hub
     tickets: Tickets
+    # Batches the Redis commands of concurrent requests (rate limits, job wake-ups).
+    batcher: Batcher | None = None
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
@@ -68,24 +70,26 @@ class Runtime:
 
         secret = signing_key(settings)
         redis = async_client(settings.redis_url) if settings.redis_url else None
+        batcher = Batcher(redis) if redis else None
         runtime = cls(
             settings=settings,
             engine=create_engine(settings),
             redis=redis,
             mailer=Mailer(settings),
-            limiter=FallbackRateLimiter(redis) if redis else MemoryRateLimiter(),
+            limiter=FallbackRateLimiter(redis, batcher) if redis else MemoryRateLimiter(),
             cache=create_cache(settings),
             secret=secret,
             passwords=Passwords(settings),
             realtime=Hub(redis, queue_size=settings.realtime_send_queue),
             tickets=Tickets(redis, settings.ws_ticket_ttl),
+            batcher=batcher,
         )
         runtime.sessionmaker = create_sessionmaker(runtime.engine, {"runtime": runtime})
         runtime.statement_sessionmaker = create_statement_sessionmaker(
             runtime.engine, {"runtime": runtime}
         )
         runtime.jobs = (
-            RQDispatcher(settings.redis_url, redis)
+            RQDispatcher(settings.redis_url, redis, batcher)
             if settings.redis_url and redis is not None
             else InlineDispatcher(runtime)
         )
@@ -93,6 +97,8 @@ class Runtime:
 
     async def close(self) -> None:
         await self.realtime.close()
+        if self.batcher is not None:
+            await self.batcher.close()
         await self.jobs.close()
         await self.cache.close()
         if self.redis is not None:
