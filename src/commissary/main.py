@@ -40,6 +40,7 @@ from commissary.info.router import router as info_router
 from commissary.notifications.router import router as notifications_router
 from commissary.ops.admin_router import router as ops_admin_router
 from commissary.ops.router import router as ops_router
+from commissary.orders.lane import PlacementLane
 from commissary.orders.report_router import router as report_router
 from commissary.orders.router import router as orders_router
 from commissary.stats.router import router as stats_router
@@ -144,10 +145,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     openapi.install(app)
-    # The last one added is the outermost. Innermost, a cached menu read is answered before
-    # routing. CORS wraps the 500 handler and the admission gate, so a browser can read a 500
-    # or a 503 too; the request id and security headers wrap everything.
+    # The last one added is the outermost. Innermost, a cached menu read and a member's order
+    # placement are answered before routing. CORS wraps the 500 handler and the admission
+    # gate, so a browser can read a 500 or a 503 too; the request id and security headers
+    # wrap everything.
     app.add_middleware(CachedReads, prefix=API_PREFIX, key_of=catalog_cache_key)
+    app.add_middleware(PlacementLane)
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(

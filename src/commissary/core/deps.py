@@ -25,9 +25,11 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
 @contextlib.asynccontextmanager
-async def _unit_of_work(
+async def unit_of_work(
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> AsyncIterator[AsyncSession]:
+    """A session that commits (then runs its after-commit effects) when the block ends, and
+    rolls back on an error; a ``DomainError`` that keeps its changes commits them first."""
     async with sessionmaker() as session:
         try:
             yield session
@@ -47,7 +49,7 @@ async def _unit_of_work(
 async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
     """The request's unit of work. Scoped to the endpoint function, so it commits (and sends
     its after-commit effects) before the response goes out, and rolls back on any error."""
-    async with _unit_of_work(runtime.sessionmaker) as session:
+    async with unit_of_work(runtime.sessionmaker) as session:
         yield session
 
 
@@ -60,7 +62,7 @@ async def get_statement_session(
     (see ``core.idempotency``), so it gets a real transaction."""
     keyed = "idempotency-key" in request.headers
     sessionmaker = runtime.sessionmaker if keyed else runtime.statement_sessionmaker
-    async with _unit_of_work(sessionmaker) as session:
+    async with unit_of_work(sessionmaker) as session:
         yield session
 
 

@@ -3,7 +3,7 @@ problem details by one set of handlers."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -271,9 +271,25 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     return internal_error(path)
 
 
+Handler = Callable[[Request, Exception], Awaitable[JSONResponse]]
+_HANDLERS: tuple[tuple[type[Exception], Handler], ...] = (
+    (sa_exc.TimeoutError, _database_error),
+    (sa_exc.DBAPIError, _database_error),
+    (DomainError, _domain_error),
+    (RequestValidationError, _validation_error),
+    (StarletteHTTPException, _http_error),
+)
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(sa_exc.TimeoutError, _database_error)
-    app.add_exception_handler(sa_exc.DBAPIError, _database_error)
-    app.add_exception_handler(DomainError, _domain_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
+    for kind, handler in _HANDLERS:
+        app.add_exception_handler(kind, handler)
+
+
+async def answer_error(request: Request, exc: Exception) -> JSONResponse | None:
+    """The answer the application's handlers give ``exc``, for code that runs outside the
+    router (``orders.lane``); None for an unexpected error (a 500 further out)."""
+    for kind, handler in _HANDLERS:
+        if isinstance(exc, kind):
+            return await handler(request, exc)
+    return None

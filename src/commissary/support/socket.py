@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from commissary.core.deps import _unit_of_work
+from commissary.core.deps import unit_of_work
 from commissary.core.errors import DomainError
 from commissary.core.ids import MAX_ID, parse_id
 from commissary.core.realtime import (
@@ -110,7 +110,7 @@ class SupportSocket:
                 connection.leave(service.channel(conversation_id))
                 self.cursors.pop(conversation_id, None)
             case MessageFrame(conversation_id=conversation_id, body=body):
-                async with _unit_of_work(self.runtime.sessionmaker) as session:
+                async with unit_of_work(self.runtime.sessionmaker) as session:
                     user = await _member(session, self.user_id, self.token_key)
                     await service.send(session, user, conversation_id, body)
             case TypingFrame(conversation_id=conversation_id):

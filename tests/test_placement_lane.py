@@ -1,0 +1,119 @@
+"""Order placement's fast lane (``orders.lane``): a member's placement is served before
+routing, with the route's answer, errors and side effects; whatever the lane does not serve
+reaches the route as it was sent."""
+
+from __future__ import annotations
+
+import httpx
+from structlog.testing import capture_logs
+
+from commissary.models import Role
+from tests.conftest import Backend, MakeUser
+from tests.menu import make_menu
+from tests.test_metrics import scrape, value
+from tests.test_orders import ORDERS, body, count_orders
+
+# What processing does not change between the placement's answer and a later read.
+STEADY = (
+    "id",
+    "restaurant_id",
+    "customer_id",
+    "customer_name",
+    "waiter_id",
+    "fulfillment",
+    "delivery_address",
+    "note",
+    "items",
+    "total",
+    "currency",
+    "order_time",
+)
+
+
+async def test_the_lanes_answer_is_the_routes(
+    client: httpx.AsyncClient, backend: Backend, make_user: MakeUser
+) -> None:
+    menu = await make_menu(backend)
+    hero = await make_user()
+    placed = await client.post(ORDERS, json=body((menu.soup.id, 2)), headers=hero.headers)
+    assert placed.status_code == 202, placed.text
+    assert placed.headers["content-type"] == "application/json"
+    assert placed.headers["location"] == f"http://testserver{ORDERS}/{placed.json()['id']}"
+    assert placed.headers["x-request-id"]
+    assert placed.headers["cache-control"] == "no-store"
+    read = await client.get(placed.headers["location"], headers=hero.headers)
+    assert read.status_code == 200
+    assert placed.json().keys() == read.json().keys()
+    assert {k: placed.json()[k] for k in STEADY} == {k: read.json()[k] for k in STEADY}
+
+
+async def test_an_invalid_order_reaches_the_route_and_its_field_errors(
+    client: httpx.AsyncClient, backend: Backend, make_user: MakeUser
+) -> None:
+    menu = await make_menu(backend)
+    hero = await make_user()
+    cases = {
+        "extra field": ({**body((menu.soup.id, 1)), "tip": 5}, "tip"),
+        "string quantity": (
+            {"items": [{"product_id": menu.soup.id, "quantity": "2"}]},
+            "items.0.quantity",
+        ),
+        "no items": ({"items": []}, "items"),
+    }
+    for name, (sent, field) in cases.items():
+        answer = await client.post(ORDERS, json=sent, headers=hero.headers)
+        assert answer.status_code == 422, name
+        assert answer.json()["code"] == "validation_failed", name
+        assert field in {e["field"] for e in answer.json()["errors"]}, name
+    broken = await client.post(
+        ORDERS,
+        content=b'{"items": [',
+        headers={**hero.headers, "Content-Type": "application/json"},
+    )
+    assert broken.status_code == 422
+    assert broken.json()["code"] == "validation_failed"
+    assert await count_orders(backend) == 0
+
+
+async def test_refusals_are_the_applications_problem_details(
+    client: httpx.AsyncClient, backend: Backend, make_user: MakeUser
+) -> None:
+    menu = await make_menu(backend)
+    unverified = await make_user(verified=False)
+    refused = await client.post(ORDERS, json=body((menu.soup.id, 1)), headers=unverified.headers)
+    assert refused.status_code == 403
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["code"] == "email_not_verified"
+    assert refused.json()["instance"] == ORDERS
+    forged = await client.post(
+        ORDERS, json=body((menu.soup.id, 1)), headers={"Authorization": "Bearer not-a-token"}
+    )
+    assert forged.status_code == 401
+    assert forged.headers["www-authenticate"] == "Bearer"
+    anonymous = await client.post(ORDERS, json=body((menu.soup.id, 1)))
+    assert anonymous.status_code == 401
+    hero = await make_user()
+    unknown = await client.post(ORDERS, json=body((987654, 1)), headers=hero.headers)
+    assert unknown.status_code == 422
+    assert unknown.json()["product_ids"] == [987654]
+    assert await count_orders(backend) == 0
+
+
+async def test_lane_placements_are_logged_and_counted_under_the_routes_template(
+    client: httpx.AsyncClient, backend: Backend, make_user: MakeUser
+) -> None:
+    admin = await make_user(Role.ADMIN)
+    menu = await make_menu(backend)
+    hero = await make_user()
+    labels = {"method": "POST", "route": ORDERS, "status": "202"}
+    before = await scrape(client, admin.headers)
+    with capture_logs() as logs:
+        for _ in range(2):
+            placed = await client.post(ORDERS, json=body((menu.soup.id, 1)), headers=hero.headers)
+            assert placed.status_code == 202
+    after = await scrape(client, admin.headers)
+    counter = "commissary_http_requests_total"
+    assert value(after, counter, **labels) - value(before, counter, **labels) == 2
+    lines = [e for e in logs if e["event"] == "request" and e["path"] == ORDERS]
+    assert [line["status"] for line in lines] == [202, 202]
+    assert await count_orders(backend) == 2
