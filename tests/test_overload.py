@@ -15,6 +15,7 @@ from tests.conftest import Backend, MakeUser, make_settings
 from tests.menu import make_menu
 from tests.servers import Mailbox
 from tests.test_ops import assert_problem
+from tests.test_options import item, make_coffee
 from tests.test_orders import ORDERS, body
 
 
@@ -76,3 +77,28 @@ async def test_connections_closed_by_the_server_cost_one_503_then_the_api_reconn
         assert again.status_code == 202, again.text
     listed = (await http.get(ORDERS, headers=hero.headers)).json()
     assert listed["total"] == 3
+
+
+async def test_a_placement_holds_one_connection_at_a_time(
+    small_pool: tuple[FastAPI, httpx.AsyncClient], client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    """With a pool of one connection, every kind of placement is answered: the lean reads
+    and the session's own (a drink's options, a refusal, a waiter's walk-in) take turns."""
+    app, http = small_pool
+    coffee = await make_coffee(client, make_user)
+    hero = await make_user()
+    o = coffee.options
+    drink = {"items": [item(coffee.latte, 1, o["M"], o["Oat"])]}
+    for _ in range(3):
+        placed = await http.post(ORDERS, json=drink, headers=hero.headers)
+        assert placed.status_code == 202, placed.text
+    wrong_size = {"items": [item(coffee.latte, 1, o["M"], o["L"])]}
+    refused = await http.post(ORDERS, json=wrong_size, headers=hero.headers)
+    assert refused.status_code == 422, refused.text
+    unknown = await http.post(ORDERS, json=body((987654, 1)), headers=hero.headers)
+    assert unknown.status_code == 422, unknown.text
+    walk_in = {**body((coffee.espresso, 1)), "customer_name": "Groot"}
+    keyed = await http.post(ORDERS, json=walk_in, headers=coffee.owner.headers)
+    assert keyed.status_code == 202, keyed.text
+    listed = await http.get(ORDERS, headers=hero.headers)
+    assert listed.json()["total"] == 3

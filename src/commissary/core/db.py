@@ -30,7 +30,9 @@ from sqlalchemy.orm import (
     SessionTransaction,
     mapped_column,
 )
+from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.types import TypeDecorator
+from sqlalchemy.util import greenlet_spawn
 
 from commissary.config import Settings
 
@@ -152,15 +154,96 @@ def create_sessionmaker(
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False, info=info)
 
 
+_DRIVER = "statement_driver_connection"
+
+
+class _StatementSyncSession(Session):
+    """The synchronous side of a :class:`StatementSession` (see its events below)."""
+
+
+@event.listens_for(_StatementSyncSession, "do_orm_execute")
+def _before_session_statement(state: ORMExecuteState) -> None:
+    _release_lean(state.session)
+
+
+@event.listens_for(_StatementSyncSession, "before_flush")
+def _before_session_flush(session: Session, _context: Any, _instances: Any) -> None:
+    _release_lean(session)
+
+
+def _release_lean(session: Session) -> None:
+    """The session is about to take a connection of its own: give the lean one back first,
+    so a request never holds two (with a small pool, it would wait for itself)."""
+    lean: PoolProxiedConnection | None = session.info.pop(_DRIVER, None)
+    if lean is not None:
+        lean.close()  # in the greenlet the session runs in
+
+
+class StatementSession(AsyncSession):
+    """The session of a use case whose only write is ONE statement, on PostgreSQL.
+
+    Its statements run in autocommit, each its own transaction, so the request saves the
+    BEGIN and COMMIT round trips. Until the session needs a connection of its own, a
+    :class:`DriverStatement` runs on one taken straight from the engine's pool
+    (:meth:`lean_connection`): the session's connection, transaction and commit, through
+    SQLAlchemy's greenlet bridge, cost an order placement more CPU than its statements.
+    When the session does connect (an ORM read on a rarer path: a drink's options, a
+    waiter's walk-in), the lean connection goes back first, and the statements after that
+    run on the session's: one connection at a time. Every statement is its own transaction
+    either way. The lean connection also goes back when the session commits, rolls back or
+    closes."""
+
+    sync_session_class = _StatementSyncSession
+
+    async def lean_connection(self) -> PoolProxiedConnection:
+        lean: PoolProxiedConnection | None = self.info.get(_DRIVER)
+        if lean is None:
+            assert isinstance(self.bind, AsyncEngine), "a statement session binds an engine"
+            lean = self.info[_DRIVER] = await self.bind.raw_connection()
+        return lean
+
+    async def release_lean(self, error: BaseException | None = None) -> None:
+        """Give the lean connection back; after ``error`` on a closed connection, throw it
+        away so the pool connects afresh (a PostgreSQL restart)."""
+        lean: PoolProxiedConnection | None = self.info.pop(_DRIVER, None)
+        if lean is None:
+            return
+        if error is not None:
+            await greenlet_spawn(lean.invalidate, error)
+        await greenlet_spawn(lean.close)
+
+    def _has_work(self) -> bool:
+        return self.in_transaction() or bool(self.new or self.dirty or self.deleted)
+
+    async def commit(self) -> None:
+        await self.release_lean()
+        if self._has_work():
+            await super().commit()
+
+    async def rollback(self) -> None:
+        await self.release_lean()
+        if self._has_work():
+            await super().rollback()
+
+    async def close(self) -> None:
+        await self.release_lean()
+        await super().close()
+
+
 def create_statement_sessionmaker(
     engine: AsyncEngine, info: dict[str, Any]
 ) -> async_sessionmaker[AsyncSession]:
     """Sessions for a use case whose only write is ONE statement (placing an order): on
-    PostgreSQL they run in autocommit, so the statement is its own transaction and the
-    request saves the BEGIN and COMMIT round trips. SQLite writes in several statements and
-    keeps real transactions."""
+    PostgreSQL a :class:`StatementSession` in autocommit. SQLite writes in several
+    statements and keeps real transactions."""
     if engine.dialect.name == "postgresql":
-        engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        return async_sessionmaker(
+            engine.execution_options(isolation_level="AUTOCOMMIT"),
+            class_=StatementSession,
+            expire_on_commit=False,
+            autoflush=False,
+            info=info,
+        )
     return create_sessionmaker(engine, info)
 
 
@@ -268,16 +351,33 @@ class DriverStatement:
             return [self.row(*row) for row in result]
         sql, plan = self._compile(bind.dialect)
         args = [params[name] if fn is None else fn(params[name]) for name, fn in plan]
+        if isinstance(session, StatementSession) and not session.in_transaction():
+            lean = await session.lean_connection()
+            driver: Any = lean.driver_connection
+            try:
+                records = await driver.fetch(sql, *args)
+            except Exception as exc:
+                invalidated = bool(driver.is_closed())
+                if invalidated:
+                    await session.release_lean(exc)
+                raise _driver_error(sql, exc, invalidated) from exc
+            return [self.row(*record) for record in records]
         connection = await session.connection()
         raw = await connection.get_raw_connection()
-        driver: Any = raw.driver_connection
+        driver = raw.driver_connection
         try:
             records = await driver.fetch(sql, *args)
         except Exception as exc:
             invalidated = bool(driver.is_closed())
             if invalidated:
                 await connection.invalidate(exc)
-            raise sa_exc.DBAPIError(
-                sql, None, exc, hide_parameters=True, connection_invalidated=invalidated
-            ) from exc
+            raise _driver_error(sql, exc, invalidated) from exc
         return [self.row(*record) for record in records]
+
+
+def _driver_error(sql: str, exc: Exception, invalidated: bool) -> sa_exc.DBAPIError:
+    """The driver's error as SQLAlchemy raises it (``errors`` answers it; a connection found
+    closed makes a 503 the client may retry)."""
+    return sa_exc.DBAPIError(
+        sql, None, exc, hide_parameters=True, connection_invalidated=invalidated
+    )
