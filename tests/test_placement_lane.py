@@ -8,6 +8,8 @@ import httpx
 from structlog.testing import capture_logs
 
 from commissary.models import Role
+from commissary.orders import repository as repo
+from commissary.users import repository as users_repo
 from tests.conftest import Backend, MakeUser
 from tests.menu import make_menu
 from tests.test_metrics import scrape, value
@@ -117,3 +119,23 @@ async def test_lane_placements_are_logged_and_counted_under_the_routes_template(
     lines = [e for e in logs if e["event"] == "request" and e["path"] == ORDERS]
     assert [line["status"] for line in lines] == [202, 202]
     assert await count_orders(backend) == 2
+
+
+async def test_the_caller_and_the_menu_read_together_are_the_two_reads(
+    backend: Backend, make_user: MakeUser
+) -> None:
+    menu = await make_menu(backend)
+    hero = await make_user()
+    products = {menu.soup.id, menu.noodles.id, 987654}
+    async with backend.runtime.statement_sessionmaker() as session:
+        account, rows = await repo.caller_and_menu(session, hero.user.id, products)
+        alone = await users_repo.member_row(session, hero.user.id)
+        separately = await repo.menu_rows(session, products, hero.user.id)
+        assert tuple(account) == tuple(alone)
+        assert [r.id for r in rows] == [r.id for r in separately] == sorted(products - {987654})
+        for field in separately[0]._fields:
+            assert [getattr(r, field) for r in rows] == [getattr(r, field) for r in separately]
+        account, rows = await repo.caller_and_menu(session, hero.user.id, {987654})
+        assert tuple(account) == tuple(alone)
+        assert list(rows) == []
+        assert await repo.caller_and_menu(session, 987654, products) == (None, [])

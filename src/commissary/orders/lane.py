@@ -8,10 +8,12 @@ about a fifth of a placement's CPU. This pure ASGI middleware, innermost of the 
 ``core.cached_reads``, serves the common request itself, so request id, access log,
 metrics, security headers, CORS, admission and the body limit all still apply.
 
-It runs exactly what the route runs, in the same single-statement unit of work: the caller
-from the bearer token (``auth_service.member_from_access_token``), ``service.place_order``,
+It runs what the route runs, in the same single-statement unit of work: the caller from the
+bearer token (the checks of ``auth_service.member_from_access_token``), ``service.place_order``,
 the answer of ``router.to_read`` with its ``Location``, and errors answered as the
-application's handlers answer them (``errors.answer_error``). Anything else goes on to the
+application's handlers answer them (``errors.answer_error``). One thing it does in fewer
+steps: the caller's account and the menu rows are read together
+(``repository.caller_and_menu``, one round trip on PostgreSQL). Anything else goes on to the
 route in ``orders.router``, which stays the definition of the operation (its OpenAPI
 document) and serves the other cases: an ``X-API-Key`` (counted and checked by the key
 gate), an ``Idempotency-Key`` (a real transaction), no bearer token (the route's 401), a
@@ -30,10 +32,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from commissary.core.deps import unit_of_work
 from commissary.core.errors import answer_error
+from commissary.orders import repository as repo
 from commissary.orders import service
 from commissary.orders.router import ORDERS_PATH, order_location, to_read
 from commissary.orders.schemas import OrderCreate
-from commissary.users.auth_service import member_from_access_token
+from commissary.users.auth_service import access_claims, member_of
 
 JSON = "application/json"
 # Headers that send a request to the route: a key (the gate), a retry key (a transaction).
@@ -64,9 +67,12 @@ class PlacementLane:
 async def _place(request: Request, token: str, data: OrderCreate) -> Response:
     runtime = request.app.state.runtime
     try:
+        claims, user_id = access_claims(runtime, token)
         async with unit_of_work(runtime.statement_sessionmaker) as session:
-            member = await member_from_access_token(session, token)
-            order = await service.place_order(session, member, data)
+            products = service.menu_ids(data)
+            account, menu = await repo.caller_and_menu(session, user_id, products)
+            member = member_of(claims, account)
+            order = await service.place_order(session, member, data, menu if products else None)
             answer = to_read(order, member)
     except Exception as exc:
         refused = await answer_error(request, exc)

@@ -165,12 +165,19 @@ def _priced_lines(
 
 
 async def _menu_of(
-    session: AsyncSession, user: User | Member, data: OrderCreate, items: Sequence[OrderItemIn]
+    session: AsyncSession,
+    user: User | Member,
+    data: OrderCreate,
+    items: Sequence[OrderItemIn],
+    read: Sequence[Row[Any]] | None,
 ) -> tuple[Sequence[Row[Any]], Any]:
-    """The menu rows of the order's menu lines and the restaurant's row (from the menu, or
-    for ad-hoc lines only, ``adhoc.restaurant``); a waiter orders only where they serve."""
+    """The menu rows of the order's menu lines (``read`` already, or read now) and the
+    restaurant's row (from the menu, or for ad-hoc lines only, ``adhoc.restaurant``); a
+    waiter orders only where they serve."""
     if items:
-        rows = await repo.menu_rows(session, {i.product_id for i in items}, user.id)
+        rows = read
+        if rows is None:
+            rows = await repo.menu_rows(session, menu_ids(data), user.id)
         menu = _check_menu(data, items, rows)
     else:
         rows, menu = [], await adhoc.restaurant(session, user, data.restaurant_id)
@@ -224,9 +231,21 @@ ORDER_FIELDS = (
 )
 
 
-async def place_order(session: AsyncSession, user: User | Member, data: OrderCreate) -> Order:
+def menu_ids(data: OrderCreate) -> set[int]:
+    """The products of the order's menu lines (not its ad-hoc ones)."""
+    return {item.product_id for item in adhoc.split(data.items)[0]}
+
+
+async def place_order(
+    session: AsyncSession,
+    user: User | Member,
+    data: OrderCreate,
+    menu: Sequence[Row[Any]] | None = None,
+) -> Order:
     """Validate and price the order from the menu, store it as ``pending`` with its
-    ``created`` event, and wake the order processing for after the commit.
+    ``created`` event, and wake the order processing for after the commit. ``menu``: the
+    rows of ``repository.menu_rows`` for ``menu_ids(data)``, when the caller read them
+    already (``repository.caller_and_menu``).
 
     The hot path of the system: one read (products with their restaurant; a second one for
     option groups only when a product has any, see ``pricing``), one write (order,
@@ -235,18 +254,18 @@ async def place_order(session: AsyncSession, user: User | Member, data: OrderCre
     await _within_limits(session, user, data)
     orderer = await _orderer(session, user, data)
     items = adhoc.split(data.items)[0]
-    rows, menu = await _menu_of(session, user, data, items)
+    rows, restaurant = await _menu_of(session, user, data, items, menu)
     if user.role is Role.RESTAURATEUR and not await repo.is_restaurant_owner(
-        session, user.id, menu.restaurant_id
+        session, user.id, restaurant.restaurant_id
     ):
         raise Forbidden("restaurateurs order only in their own restaurants")
     groups = await pricing.groups_for(session, items, rows)
     max_quantity = jobs.runtime_of(session).settings.order_max_quantity
     lines = _priced_lines(data, rows, groups, max_quantity)
-    total = order_total(session, lines, menu.currency)
+    total = order_total(session, lines, restaurant.currency)
     now = utcnow()
     order = Order(
-        restaurant_id=menu.restaurant_id,
+        restaurant_id=restaurant.restaurant_id,
         customer_id=orderer.customer_id,
         customer_name=orderer.customer_name,
         waiter_id=orderer.waiter_id,
@@ -256,7 +275,7 @@ async def place_order(session: AsyncSession, user: User | Member, data: OrderCre
         note=data.note,
         allergies=orderer.allergies,
         total=total,
-        currency=menu.currency,
+        currency=restaurant.currency,
         version=1,
         order_time=now,
         updated_at=now,

@@ -371,12 +371,24 @@ async def user_from_access_token(session: AsyncSession, token: str) -> User:
 
 async def member_from_access_token(session: AsyncSession, token: str) -> Member:
     """As ``user_from_access_token``, for a hot path: the same checks, a lean read."""
-    runtime = jobs.runtime_of(session)
+    claims, user_id = access_claims(jobs.runtime_of(session), token)
+    return member_of(claims, await repo.member_row(session, user_id))
+
+
+def access_claims(runtime: Runtime, token: str) -> tuple[dict[str, Any], int]:
+    """The claims of an access token and the id of the account it names: 401 for a token
+    that is forged, expired, or names no possible account. The account is checked by
+    ``member_of``, once read."""
     try:
         claims = decode_token(runtime.secret, token, audience=ACCESS_AUDIENCE)
-        row = await repo.member_row(session, subject_id(claims))
+        return claims, subject_id(claims)
     except TokenError as exc:
         raise _invalid_token(f"access token: {exc}") from None
+
+
+def member_of(claims: dict[str, Any], row: Any | None) -> Member:
+    """The member a row of ``repository.MEMBER_COLUMNS`` describes, if the token with
+    ``claims`` may still act for it (``_check_access``)."""
     if row is None:
         raise _invalid_token(REVOKED)
     _check_access(claims, row.is_active, row.token_key)
