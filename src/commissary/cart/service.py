@@ -16,7 +16,7 @@ from commissary.core import jobs
 from commissary.core.db import utcnow
 from commissary.core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from commissary.core.money import line_total, round_money
-from commissary.models import CartItem, Order, Role, User
+from commissary.models import CartItem, Role, User
 from commissary.orders import pricing
 from commissary.orders import repository as orders_repo
 from commissary.orders import service as orders
@@ -213,7 +213,7 @@ async def read(session: AsyncSession, user: User) -> CartRead:
     )
 
 
-async def checkout(session: AsyncSession, user: User, data: CheckoutIn) -> Order:
+async def checkout(session: AsyncSession, user: User, data: CheckoutIn) -> orders.PlacedOrder:
     """Place the cart's lines as an order, through the same placement (limits, verification,
     opening hours, pricing) as ``POST /orders``, and empty the cart in the same transaction.
     The cart's row lock and the delete of its lines make a second, simultaneous checkout of

@@ -240,7 +240,7 @@ def meals_delete(meal: MealRef) -> None:
     typer.echo(run_use_case(use_case))
 
 
-def order_lines(order: Order) -> list[str]:
+def order_lines(order: Order | orders.PlacedOrder) -> list[str]:
     out = [
         f"order #{order.id} [{order.status.value}] for {order.customer_name}: "
         f"{money_text(order.total)} {order.currency}"
@@ -258,7 +258,7 @@ def order_lines(order: Order) -> list[str]:
 WAIT_UNTIL = TERMINAL | {OrderStatus.AWAITING_ACCEPTANCE}
 
 
-async def _wait_for_outcome(session: AsyncSession, order: Order) -> None:
+async def _wait_for_outcome(session: AsyncSession, order: orders.PlacedOrder) -> None:
     """Follow the order until it is finished (or left waiting for a manual kitchen). Each
     look is its own short transaction, so the worker (maybe this process) can write."""
     lines: list[str] = []
@@ -286,7 +286,7 @@ def orders_create(
     """Order meals for a hero, as that hero."""
     wanted = [lookup.meal_and_quantity(m) for m in meal]
 
-    async def use_case(session: AsyncSession) -> Order:
+    async def use_case(session: AsyncSession) -> orders.PlacedOrder:
         customer = await lookup.hero(session, hero)
         items: list[OrderItem] = [
             OrderItemIn(product_id=(await lookup.meal(session, ref)).id, quantity=quantity)

@@ -43,7 +43,7 @@ COMPUTED = frozenset(
 STORED = tuple(name for name in OrderRead.model_fields if name not in COMPUTED)
 
 
-def to_read(order: Order, user: User | Member) -> OrderRead:
+def to_read(order: Order | service.PlacedOrder, user: User | Member) -> OrderRead:
     actor = service.actor_in_scope(user)
     return OrderRead.model_validate(
         {
@@ -55,7 +55,7 @@ def to_read(order: Order, user: User | Member) -> OrderRead:
     )
 
 
-def handover_view(order: Order) -> dict[str, object]:
+def handover_view(order: Order | service.PlacedOrder) -> dict[str, object]:
     """What only the order's customer sees: the handover code (and its QR text) and the
     courier's last position."""
     code = order.handover_code

@@ -3,6 +3,7 @@ commit; every status change goes through ``state.transition``."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -19,7 +20,15 @@ from commissary.core.listing import ListQuery
 from commissary.core.money import money_text, round_money
 from commissary.deliveries import tracking
 from commissary.events.sequencer import SEQUENCE_JOB
-from commissary.models import Order, OrderEvent, OrderLine, OrderStatus, Role, User
+from commissary.models import (
+    Fulfillment,
+    Order,
+    OrderEvent,
+    OrderLine,
+    OrderStatus,
+    Role,
+    User,
+)
 from commissary.ops import audit
 from commissary.orders import acceptance, adhoc, pricing
 from commissary.orders import repository as repo
@@ -203,6 +212,39 @@ def order_total(session: AsyncSession, lines: Sequence[OrderLine], currency: str
     return total
 
 
+@dataclass(slots=True)
+class PlacedOrder:
+    """An order just placed, as its answer shows it: the values written, not an ORM object
+    (building and instrumenting an ``Order`` cost a placement more than its pricing). What
+    happens to the order later starts from the stored row."""
+
+    id: int
+    restaurant_id: int
+    customer_id: int | None
+    customer_name: str
+    waiter_id: int | None
+    status: OrderStatus
+    fulfillment: Fulfillment
+    delivery_address: str | None
+    note: str | None
+    allergies: list[str]
+    total: Decimal
+    currency: str
+    version: int
+    order_time: dt.datetime
+    updated_at: dt.datetime
+    lines: list[OrderLine]
+    message: str | None = None
+    completed_time: dt.datetime | None = None
+    accepted_at: dt.datetime | None = None
+    ready_by: dt.datetime | None = None
+    courier_id: int | None = None
+    handover_code: str | None = None
+    courier_lat: float | None = None
+    courier_lon: float | None = None
+    courier_located_at: dt.datetime | None = None
+
+
 LINE_FIELDS = (
     "product_id",
     "product_name",
@@ -241,7 +283,7 @@ async def place_order(
     user: User | Member,
     data: OrderCreate,
     menu: Sequence[Row[Any]] | None = None,
-) -> Order:
+) -> PlacedOrder:
     """Validate and price the order from the menu, store it as ``pending`` with its
     ``created`` event, and wake the order processing for after the commit. ``menu``: the
     rows of ``repository.menu_rows`` for ``menu_ids(data)``, when the caller read them
@@ -264,7 +306,8 @@ async def place_order(
     lines = _priced_lines(data, rows, groups, max_quantity)
     total = order_total(session, lines, restaurant.currency)
     now = utcnow()
-    order = Order(
+    order = PlacedOrder(
+        id=0,
         restaurant_id=restaurant.restaurant_id,
         customer_id=orderer.customer_id,
         customer_name=orderer.customer_name,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,6 +15,9 @@ from commissary.core.db import utcnow
 from commissary.core.errors import Conflict
 from commissary.events.sequencer import SEQUENCE_JOB
 from commissary.models import Fulfillment, Order, OrderEvent, OrderStatus
+
+if TYPE_CHECKING:
+    from commissary.orders.service import PlacedOrder
 
 S = OrderStatus
 
@@ -124,7 +127,9 @@ def _append(
     return event
 
 
-def created_event(order: Order, *, actor: Actor, actor_id: int | None) -> dict[str, Any]:
+def created_event(
+    order: Order | PlacedOrder, *, actor: Actor, actor_id: int | None
+) -> dict[str, Any]:
     """The column values of a new order's first event (the order is stored at version 1, so
     placing an order costs no UPDATE); written together with the order."""
     assert order.version == 1
