@@ -139,3 +139,43 @@ async def test_the_caller_and_the_menu_read_together_are_the_two_reads(
         assert tuple(account) == tuple(alone)
         assert list(rows) == []
         assert await repo.caller_and_menu(session, 987654, products) == (None, [])
+
+
+async def test_a_client_gone_before_its_order_is_read_is_logged_499_and_nothing_written(
+    backend: Backend, make_user: MakeUser
+) -> None:
+    await make_menu(backend)
+    hero = await make_user()
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": ORDERS,
+        "raw_path": ORDERS.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"content-type", b"application/json"),
+            (b"authorization", hero.headers["Authorization"].encode()),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+        "state": {},
+    }
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    with capture_logs() as logs:
+        await backend.app(scope, receive, send)
+    assert sent == []
+    [line] = [e for e in logs if e["event"] == "request"]
+    assert (line["path"], line["status"]) == (ORDERS, 499)
+    assert await count_orders(backend) == 0

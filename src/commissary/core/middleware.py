@@ -33,8 +33,13 @@ DASHBOARD_CSP = (
 DASHBOARD_PATH = "/dashboard"
 
 
+# The access log's status of a request whose client went away before it was answered.
+CLIENT_CLOSED = 499
+
+
 class RequestContextMiddleware:
-    """Binds a request id to every log line of the request and echoes it as ``X-Request-ID``."""
+    """Binds a request id to every log line of the request and echoes it as ``X-Request-ID``;
+    writes its access line and counts it in the metrics."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -48,7 +53,14 @@ class RequestContextMiddleware:
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
-        status = 500
+        status = 0
+        client_left = False
+
+        async def watch_receive() -> Message:
+            nonlocal client_left
+            message = await receive()
+            client_left = client_left or message["type"] == "http.disconnect"
+            return message
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -63,8 +75,11 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, watch_receive, send_with_id)
         finally:
+            if not status:
+                # Nothing answered: the client left first (nginx's 499), or a failure.
+                status = CLIENT_CLOSED if client_left else 500
             elapsed = time.perf_counter() - started
             if scope["type"] == "http":
                 metrics.observe_request(scope, status, elapsed)
