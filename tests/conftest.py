@@ -155,8 +155,10 @@ class Backend:
         if isinstance(dispatcher, InlineDispatcher):
             return dispatcher.scheduled
         assert isinstance(dispatcher, RQDispatcher)
-        scheduled = ScheduledJobRegistry(queue=dispatcher.queue)
-        return int(dispatcher.queue.count + scheduled.count)
+        return sum(
+            int(queue.count + ScheduledJobRegistry(queue=queue).count)
+            for queue in dispatcher.queues.values()
+        )
 
     async def run_job(self, name: str, **payload: Any) -> None:
         """Run one job directly, as the worker would."""

@@ -4,16 +4,20 @@ jobs on either)."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Any
 
 import httpx
 import pytest
+from rq.job import JobStatus
 
+from commissary import worker
 from commissary.core.db import commit
-from commissary.core.jobs import RQ_ENTRY, RQDispatcher
+from commissary.core.jobs import BULK_QUEUE_NAME, QUEUE_NAME, RQ_ENTRY, RQDispatcher, queue_name
 from commissary.models import AuditLog, OutboxJob, Role
-from tests.conftest import Backend, MakeUser
+from commissary.notifications import customer_mail, staff_mail
+from tests.conftest import Backend, MakeUser, ThreadWorker
 
 QUEUES = "/api/v1/ops/queues"
 AUDIT = "/api/v1/ops/audit-log"
@@ -45,7 +49,12 @@ async def test_a_given_up_job_is_listed_and_runs_again_once_requeued(
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert body["outbox_given_up"] == 1
-    assert [q["backend"] for q in body["queues"]] == ["inline" if backend.redis is None else "rq"]
+    expected = (
+        [("inline", "inline")]
+        if backend.redis is None
+        else [("commissary", "rq"), ("commissary-bulk", "rq")]
+    )
+    assert [(q["name"], q["backend"]) for q in body["queues"]] == expected
     [failed] = [job for job in body["failed"] if job["source"] == "outbox"]
     assert (failed["id"], failed["name"]) == (f"outbox-{outbox_id}", "ops.relay_outbox")
     requeued = await client.post(
@@ -79,8 +88,9 @@ async def test_an_rq_job_whose_retries_ran_out_is_requeued(
     job = dispatcher.queue.enqueue(RQ_ENTRY, args=("ops.relay_outbox", None, {"bogus": 1}))
     await backend.run_jobs()
     body = (await client.get(QUEUES, headers=admin.headers)).json()
-    [queue] = body["queues"]
+    queue, bulk = body["queues"]
     assert (queue["name"], queue["failed"], queue["depth"]) == ("commissary", 1, 0)
+    assert (bulk["name"], bulk["failed"], bulk["depth"]) == ("commissary-bulk", 0, 0)
     [failed] = body["failed"]
     assert (failed["id"], failed["source"], failed["name"]) == (job.id, "rq", "ops.relay_outbox")
     assert "TypeError" in failed["error"]
@@ -194,3 +204,27 @@ async def test_the_audit_log_is_filtered_by_actor_action_entity_and_time(
     ):
         refused = await client.get(AUDIT, params=params, headers=admin.headers)
         assert (refused.status_code, refused.json()["parameter"]) == (400, parameter)
+
+
+async def test_workers_take_order_work_before_mail(backend: Backend) -> None:
+    """Mail jobs wait in the bulk queue while order work is queued: a worker that may run
+    one job runs the order work, though the mail was queued first."""
+    if backend.redis is None:
+        pytest.skip("the embedded mode runs every job at once, in process")
+    dispatcher = backend.runtime.jobs
+    assert isinstance(dispatcher, RQDispatcher)
+    assert queue_name(staff_mail.JOB) == queue_name(customer_mail.JOB) == BULK_QUEUE_NAME
+    assert queue_name("orders.sweep") == QUEUE_NAME
+    mail = dispatcher.queues[BULK_QUEUE_NAME].enqueue(
+        RQ_ENTRY, args=(staff_mail.JOB, None, {"order_ids": []})
+    )
+    sweep = dispatcher.queues[QUEUE_NAME].enqueue(RQ_ENTRY, args=("orders.sweep", None, {}))
+    assert backend._executor is not None
+    rq_worker = worker.make_worker(backend.settings, worker_class=ThreadWorker)
+    await asyncio.get_running_loop().run_in_executor(
+        backend._executor, lambda: rq_worker.work(burst=True, max_jobs=1)
+    )
+    assert sweep.get_status(refresh=True) == JobStatus.FINISHED
+    assert mail.get_status(refresh=True) == JobStatus.QUEUED
+    await backend.run_jobs()
+    assert mail.get_status(refresh=True) == JobStatus.FINISHED

@@ -84,7 +84,7 @@ async def test_a_placement_holds_one_connection_at_a_time(
 ) -> None:
     """With a pool of one connection, every kind of placement is answered: the lean reads
     and the session's own (a drink's options, a refusal, a waiter's walk-in) take turns."""
-    app, http = small_pool
+    _, http = small_pool
     coffee = await make_coffee(client, make_user)
     hero = await make_user()
     o = coffee.options

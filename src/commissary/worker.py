@@ -135,9 +135,10 @@ def make_worker(settings: Settings, *, name: str | None = None, worker_class: An
 
     assert settings.redis_url
     connection = sync_client(settings.redis_url)
-    queue = Queue(jobs.QUEUE_NAME, connection=connection, serializer=JSONSerializer)
+    # In priority order: a worker takes a bulk job (mail) only when no order work waits.
+    queues = [Queue(n, connection=connection, serializer=JSONSerializer) for n in jobs.QUEUE_NAMES]
     cls = worker_class or Worker
-    return cls([queue], connection=connection, serializer=JSONSerializer, name=name)
+    return cls(queues, connection=connection, serializer=JSONSerializer, name=name)
 
 
 class _Stop:
@@ -218,7 +219,7 @@ class ScheduledJobMover(threading.Thread):
         self.stopping = threading.Event()
         self._outage = outage
         self._scheduler = RQScheduler(
-            [jobs.QUEUE_NAME],
+            list(jobs.QUEUE_NAMES),
             connection=sync_client(settings.redis_url),
             serializer=JSONSerializer,
             logging_level=settings.log_level.upper(),
@@ -321,7 +322,7 @@ def _enqueue_periodic(dispatcher: jobs.RQDispatcher, name: str, last: dict[str, 
             if recent and previous.get_status() in {JobStatus.QUEUED, JobStatus.STARTED}:
                 return
     job_id = f"periodic-{name.replace('.', '_')}-{uuid.uuid4().hex[:12]}"
-    dispatcher.queue.enqueue(
+    dispatcher.queues[jobs.queue_name(name)].enqueue(
         jobs.RQ_ENTRY, args=(name, None, {}), job_id=job_id, result_ttl=600, failure_ttl=86400
     )
     last[name] = job_id

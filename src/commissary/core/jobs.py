@@ -42,15 +42,23 @@ log = structlog.get_logger(__name__)
 JobHandler = Callable[..., Awaitable[None]]
 _HANDLERS: dict[str, JobHandler] = {}
 _WAKEABLE: set[str] = set()  # payload-less batch jobs that ``wake`` may ask for
+_BULK: set[str] = set()  # jobs of BULK_QUEUE_NAME
 
 QUEUE_NAME = "commissary"
+# Jobs no order waits for (mail): workers take them only when the first queue is empty, so a
+# burst of orders is processed first and its mail follows.
+BULK_QUEUE_NAME = "commissary-bulk"
+QUEUE_NAMES = (QUEUE_NAME, BULK_QUEUE_NAME)  # the order workers take jobs in
 RQ_ENTRY = "commissary.worker.run_job"
 RETRY_INTERVALS = [5, 30, 120, 600]
 
 
-def job(name: str, *, wakeable: bool = False) -> Callable[[JobHandler], JobHandler]:
+def job(
+    name: str, *, wakeable: bool = False, bulk: bool = False
+) -> Callable[[JobHandler], JobHandler]:
     """Register an async ``handler(session, **payload)`` under a stable name. A
-    ``wakeable`` job takes no payload and is run on demand by ``wake``."""
+    ``wakeable`` job takes no payload and is run on demand by ``wake``. A ``bulk`` job goes
+    to ``BULK_QUEUE_NAME``."""
 
     def register(handler: JobHandler) -> JobHandler:
         if name in _HANDLERS and _HANDLERS[name] is not handler:
@@ -58,9 +66,16 @@ def job(name: str, *, wakeable: bool = False) -> Callable[[JobHandler], JobHandl
         _HANDLERS[name] = handler
         if wakeable:
             _WAKEABLE.add(name)
+        if bulk:
+            _BULK.add(name)
         return handler
 
     return register
+
+
+def queue_name(name: str) -> str:
+    """The RQ queue job ``name`` goes to."""
+    return BULK_QUEUE_NAME if name in _BULK else QUEUE_NAME
 
 
 def runtime_of(session: AsyncSession) -> Runtime:
@@ -258,7 +273,11 @@ class RQDispatcher:
         self._redis = redis
         self._batcher = batcher or (Batcher(redis) if redis is not None else None)
         self.connection = sync_client(redis_url)
-        self.queue = Queue(QUEUE_NAME, connection=self.connection, serializer=JSONSerializer)
+        self.queues = {
+            name: Queue(name, connection=self.connection, serializer=JSONSerializer)
+            for name in QUEUE_NAMES
+        }
+        self.queue = self.queues[QUEUE_NAME]
 
     async def dispatch(
         self, outbox_id: int, name: str, payload: dict[str, Any], delay: float | None
@@ -279,10 +298,11 @@ class RQDispatcher:
         if outbox_id is not None:
             options["job_id"] = f"outbox-{outbox_id}"
         args = (name, outbox_id, payload)
+        queue = self.queues[queue_name(name)]
         if delay:
-            self.queue.enqueue_in(dt.timedelta(seconds=delay), RQ_ENTRY, args=args, **options)
+            queue.enqueue_in(dt.timedelta(seconds=delay), RQ_ENTRY, args=args, **options)
         else:
-            self.queue.enqueue(RQ_ENTRY, args=args, **options)
+            queue.enqueue(RQ_ENTRY, args=args, **options)
 
     async def wake_all(self, names: list[str]) -> None:
         """One ``SET NX`` per job, sent with the process's next batch of Redis commands

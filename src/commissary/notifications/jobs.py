@@ -9,13 +9,13 @@ from commissary.core import jobs
 from commissary.notifications import customer_mail, staff_mail
 
 
-@jobs.job(staff_mail.JOB)
+@jobs.job(staff_mail.JOB, bulk=True)
 async def staff_order_mail(session: AsyncSession, order_ids: list[int], attempt: int = 0) -> None:
     """Mail the admins and each restaurant's owners about the orders it accepted."""
     await staff_mail.send_batch(session, order_ids, attempt)
 
 
-@jobs.job(customer_mail.JOB)
+@jobs.job(customer_mail.JOB, bulk=True)
 async def customer_notification_mail(
     session: AsyncSession, notification_ids: list[int], attempt: int = 0
 ) -> None:

@@ -67,13 +67,24 @@ def _last_line(text: str | None) -> str | None:
 
 def _rq_figures(
     dispatcher: RQDispatcher, with_failed: bool
-) -> tuple[QueueFigures, list[FailedJob]]:
-    """RQ's own figures (synchronous client: run in a thread)."""
+) -> tuple[list[QueueFigures], list[FailedJob]]:
+    """RQ's own figures, queue by queue (synchronous client: run in a thread)."""
+    figures: list[QueueFigures] = []
+    failed: list[FailedJob] = []
+    for queue in dispatcher.queues.values():
+        found, failures = _rq_queue_figures(queue, with_failed)
+        figures.append(found)
+        failed += failures
+    oldest = dt.datetime.min.replace(tzinfo=dt.UTC)
+    failed.sort(key=lambda job: job.failed_at or oldest, reverse=True)  # newest first
+    return figures, failed[:MAX_FAILED]
+
+
+def _rq_queue_figures(queue: Any, with_failed: bool) -> tuple[QueueFigures, list[FailedJob]]:
     from rq import Worker
     from rq.job import Job
     from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 
-    queue = dispatcher.queue
     failed_registry = FailedJobRegistry(queue=queue)
     figures = QueueFigures(
         name=queue.name,
@@ -124,18 +135,20 @@ async def snapshot(runtime: Runtime, session: AsyncSession, *, with_failed: bool
     failed: list[FailedJob] = []
     dispatcher = runtime.jobs
     if isinstance(dispatcher, RQDispatcher):
-        figures, failed = await asyncio.to_thread(_rq_figures, dispatcher, with_failed)
+        queues, failed = await asyncio.to_thread(_rq_figures, dispatcher, with_failed)
     else:
         assert isinstance(dispatcher, InlineDispatcher)
-        figures = QueueFigures(
-            name="inline",
-            backend="inline",
-            depth=0,  # a job starts as soon as its transaction commits
-            running=dispatcher.running,
-            scheduled=dispatcher.scheduled,
-            failed=given_up,
-            workers=1,
-        )
+        queues = [
+            QueueFigures(
+                name="inline",
+                backend="inline",
+                depth=0,  # a job starts as soon as its transaction commits
+                running=dispatcher.running,
+                scheduled=dispatcher.scheduled,
+                failed=given_up,
+                workers=1,
+            )
+        ]
     if with_failed:
         rows = (
             await session.scalars(
@@ -147,26 +160,31 @@ async def snapshot(runtime: Runtime, session: AsyncSession, *, with_failed: bool
         ).all()
         seen = {job.id for job in failed}
         failed += [
-            FailedJob(f"outbox-{r.id}", figures.name, r.name, "outbox", r.failed_at, None)
+            FailedJob(f"outbox-{r.id}", queues[0].name, r.name, "outbox", r.failed_at, None)
             for r in rows
             if f"outbox-{r.id}" not in seen
         ]
-    return Snapshot([figures], backlog, given_up, failed)
+    return Snapshot(queues, backlog, given_up, failed)
+
+
+def _failed_registries(dispatcher: RQDispatcher) -> list[Any]:
+    from rq.registry import FailedJobRegistry
+
+    return [FailedJobRegistry(queue=queue) for queue in dispatcher.queues.values()]
 
 
 def _is_failed_in_rq(dispatcher: RQDispatcher, job_id: str) -> bool:
-    from rq.registry import FailedJobRegistry
-
-    return job_id in FailedJobRegistry(queue=dispatcher.queue)
+    return any(job_id in registry for registry in _failed_registries(dispatcher))
 
 
 def _requeue_in_rq(dispatcher: RQDispatcher, job_id: str) -> None:
     from rq.exceptions import InvalidJobOperation, NoSuchJobError
-    from rq.registry import FailedJobRegistry
 
-    # Gone meanwhile (requeued twice at once, or expired): nothing left to run again.
-    with contextlib.suppress(NoSuchJobError, InvalidJobOperation):
-        FailedJobRegistry(queue=dispatcher.queue).requeue(job_id)
+    for registry in _failed_registries(dispatcher):
+        # Gone meanwhile (requeued twice at once, or expired): nothing left to run again.
+        with contextlib.suppress(NoSuchJobError, InvalidJobOperation):
+            if job_id in registry:
+                registry.requeue(job_id)
 
 
 async def requeue(session: AsyncSession, runtime: Runtime, job_id: str, actor_id: int) -> str:
@@ -215,6 +233,5 @@ async def requeue(session: AsyncSession, runtime: Runtime, job_id: str, actor_id
 
 
 def _forget_failed(dispatcher: RQDispatcher, job_id: str) -> None:
-    from rq.registry import FailedJobRegistry
-
-    FailedJobRegistry(queue=dispatcher.queue).remove(job_id)
+    for registry in _failed_registries(dispatcher):
+        registry.remove(job_id)
