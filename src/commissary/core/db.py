@@ -351,33 +351,21 @@ class DriverStatement:
             return [self.row(*row) for row in result]
         sql, plan = self._compile(bind.dialect)
         args = [params[name] if fn is None else fn(params[name]) for name, fn in plan]
+        invalidate: Callable[[BaseException], Awaitable[None]]
         if isinstance(session, StatementSession) and not session.in_transaction():
-            lean = await session.lean_connection()
-            driver: Any = lean.driver_connection
-            try:
-                records = await driver.fetch(sql, *args)
-            except Exception as exc:
-                invalidated = bool(driver.is_closed())
-                if invalidated:
-                    await session.release_lean(exc)
-                raise _driver_error(sql, exc, invalidated) from exc
-            return [self.row(*record) for record in records]
-        connection = await session.connection()
-        raw = await connection.get_raw_connection()
-        driver = raw.driver_connection
+            driver: Any = (await session.lean_connection()).driver_connection
+            invalidate = session.release_lean
+        else:
+            connection = await session.connection()
+            driver = (await connection.get_raw_connection()).driver_connection
+            invalidate = connection.invalidate
         try:
             records = await driver.fetch(sql, *args)
         except Exception as exc:
             invalidated = bool(driver.is_closed())
             if invalidated:
-                await connection.invalidate(exc)
-            raise _driver_error(sql, exc, invalidated) from exc
+                await invalidate(exc)  # the pool connects afresh (a PostgreSQL restart)
+            raise sa_exc.DBAPIError(
+                sql, None, exc, hide_parameters=True, connection_invalidated=invalidated
+            ) from exc
         return [self.row(*record) for record in records]
-
-
-def _driver_error(sql: str, exc: Exception, invalidated: bool) -> sa_exc.DBAPIError:
-    """The driver's error as SQLAlchemy raises it (``errors`` answers it; a connection found
-    closed makes a 503 the client may retry)."""
-    return sa_exc.DBAPIError(
-        sql, None, exc, hide_parameters=True, connection_invalidated=invalidated
-    )
