@@ -79,3 +79,23 @@ async def test_every_caller_sees_redis_away() -> None:
     assert all(isinstance(a, RedisConnectionError) for a in answers)
     assert await batcher.call_many([]) == []
     await away.aclose()
+
+
+async def test_a_set_nx_repeated_in_one_batch_is_sent_once_and_answered_as_redis_would(
+    redis: Redis,
+) -> None:
+    batcher = Batcher(redis)
+    await redis.config_resetstat()
+    wake = ("SET", "batch:wake", 1, "NX", "EX", 10)
+    other = ("SET", "batch:other", 1, "NX", "EX", 10)
+    answers = await asyncio.gather(
+        *(batcher.call_many([wake], first_only=True) for _ in range(20)),
+        batcher.call_many([other, wake], first_only=True),
+    )
+    assert [a for (a,) in answers[:20]] == [True] + [None] * 19
+    assert answers[20] == [True, None]
+    stats = await redis.info("commandstats")
+    assert stats["cmdstat_set"]["calls"] == 2  # one per key, not 22
+    again = await batcher.call_many([wake], first_only=True)  # a later batch: sent again
+    assert again == [None]
+    await batcher.close()

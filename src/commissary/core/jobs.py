@@ -312,7 +312,8 @@ class RQDispatcher:
         assert self._batcher is not None, "wakes need the async Redis client"
         try:
             firsts = await self._batcher.call_many(
-                [("SET", self._wake_key(name), 1, "NX", "EX", self.WAKE_TTL) for name in names]
+                [("SET", self._wake_key(name), 1, "NX", "EX", self.WAKE_TTL) for name in names],
+                first_only=True,
             )
             due = [name for name, first in zip(names, firsts, strict=True) if first]
             if due:

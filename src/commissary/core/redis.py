@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -111,7 +112,8 @@ class Batcher:
 
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
-        self._waiting: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
+        self._waiting: list[_Entry] = []
+        self._firsts: dict[tuple[Any, ...], _Entry] = {}  # first_only commands of _waiting
         self._sender: asyncio.Task[None] | None = None
 
     async def call(self, *command: Any) -> Any:
@@ -119,42 +121,75 @@ class Batcher:
         (answer,) = await self.call_many([command])
         return answer
 
-    async def call_many(self, commands: list[tuple[Any, ...]]) -> list[Any]:
-        """Send ``commands`` in the same batch; their answers, in order."""
+    async def call_many(
+        self, commands: list[tuple[Any, ...]], *, first_only: bool = False
+    ) -> list[Any]:
+        """Send ``commands`` in the same batch; their answers, in order.
+
+        ``first_only``: commands of which only the first of a batch can succeed (``SET …
+        NX``). One already waiting in the batch is not sent again: the repeat is answered
+        None, as Redis would answer it, once the first is answered (or its error)."""
         loop = asyncio.get_running_loop()
-        futures = [loop.create_future() for _ in commands]
-        self._waiting.extend(zip(commands, futures, strict=True))
+        futures = []
+        for command in commands:
+            future: asyncio.Future[Any] = loop.create_future()
+            futures.append(future)
+            first = self._firsts.get(command) if first_only else None
+            if first is not None:
+                first.repeats.append(future)
+                continue
+            entry = _Entry(command, future, [])
+            self._waiting.append(entry)
+            if first_only:
+                self._firsts[command] = entry
         if self._sender is None:
             self._sender = loop.create_task(self._send())
         return [await future for future in futures]
 
     async def _send(self) -> None:
-        batch: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
+        batch: list[_Entry] = []
         try:
             while self._waiting:
-                batch, self._waiting = self._waiting, []
+                batch, self._waiting, self._firsts = self._waiting, [], {}
                 try:
                     async with self._redis.pipeline(transaction=False) as pipe:
-                        for command, _ in batch:
-                            pipe.execute_command(*command)
+                        for entry in batch:
+                            pipe.execute_command(*entry.command)
                         answers = await pipe.execute(raise_on_error=False)
-                except Exception as exc:
+                except Exception as exc:  # each caller gets the error
                     answers = [exc] * len(batch)
-                for (_, future), answer in zip(batch, answers, strict=True):
-                    if future.done():  # its caller was cancelled
-                        continue
-                    if isinstance(answer, Exception):
-                        future.set_exception(answer)
-                    else:
-                        future.set_result(answer)
+                for entry, answer in zip(batch, answers, strict=True):
+                    entry.answer(answer)
         finally:
             self._sender = None
-            for _, future in batch + self._waiting:  # cancelled while sending: callers too
-                if not future.done():
-                    future.cancel()
-            self._waiting = []
+            for entry in batch + self._waiting:  # cancelled while sending: callers too
+                entry.cancel()
+            self._waiting, self._firsts = [], {}
 
     async def close(self) -> None:
         """Let the batch on its way finish (its callers are waiting for it)."""
         if self._sender is not None:
             await asyncio.gather(self._sender, return_exceptions=True)
+
+
+@dataclass(slots=True)
+class _Entry:
+    """A command of a batch, its caller's future, and the futures of its repeats."""
+
+    command: tuple[Any, ...]
+    future: asyncio.Future[Any]
+    repeats: list[asyncio.Future[Any]]
+
+    def answer(self, answer: Any) -> None:
+        for future, value in [(self.future, answer), *((r, None) for r in self.repeats)]:
+            if future.done():  # its caller was cancelled
+                continue
+            if isinstance(answer, Exception):
+                future.set_exception(answer)
+            else:
+                future.set_result(value)
+
+    def cancel(self) -> None:
+        for future in (self.future, *self.repeats):
+            if not future.done():
+                future.cancel()
