@@ -4,11 +4,15 @@ reaches the route as it was sent."""
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import httpx
 from structlog.testing import capture_logs
 
 from commissary.models import Role
 from commissary.orders import repository as repo
+from commissary.orders.lane import PlacementLane
 from commissary.users import repository as users_repo
 from tests.conftest import Backend, MakeUser
 from tests.menu import make_menu
@@ -146,25 +150,7 @@ async def test_a_client_gone_before_its_order_is_read_is_logged_499_and_nothing_
 ) -> None:
     await make_menu(backend)
     hero = await make_user()
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": ORDERS,
-        "raw_path": ORDERS.encode(),
-        "root_path": "",
-        "query_string": b"",
-        "headers": [
-            (b"host", b"testserver"),
-            (b"content-type", b"application/json"),
-            (b"authorization", hero.headers["Authorization"].encode()),
-        ],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-        "state": {},
-    }
+    scope = placement_scope(backend, hero.headers["Authorization"])
     sent: list[dict[str, object]] = []
 
     async def receive() -> dict[str, object]:
@@ -179,3 +165,72 @@ async def test_a_client_gone_before_its_order_is_read_is_logged_499_and_nothing_
     [line] = [e for e in logs if e["event"] == "request"]
     assert (line["path"], line["status"]) == (ORDERS, 499)
     assert await count_orders(backend) == 0
+
+
+def placement_scope(
+    backend: Backend, authorization: str | None, *extra: tuple[bytes, bytes]
+) -> dict[str, Any]:
+    """The ASGI scope of a ``POST /api/v1/orders`` with a JSON body."""
+    headers = [(b"host", b"testserver"), (b"content-type", b"application/json"), *extra]
+    if authorization is not None:
+        headers.append((b"authorization", authorization.encode()))
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": ORDERS,
+        "raw_path": ORDERS.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": headers,
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+        "state": {},
+        "app": backend.app,
+    }
+
+
+async def test_the_lane_answers_a_members_order_and_hands_the_rest_to_the_route_as_sent(
+    backend: Backend, make_user: MakeUser
+) -> None:
+    """The lane in front of a stand-in for the router: what it serves never reaches the
+    route; what it does not reaches it with the body as the client sent it."""
+    menu = await make_menu(backend)
+    hero = await make_user()
+    token = hero.headers["Authorization"]
+    handed: list[bytes] = []
+
+    async def route(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        handed.append((await receive())["body"])
+
+    lane = PlacementLane(route)
+
+    async def post(scope: dict[str, Any], payload: bytes) -> list[dict[str, Any]]:
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": payload, "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        await lane(scope, receive, send)
+        return sent
+
+    order = json.dumps(body((menu.soup.id, 1))).encode()
+    served = await post(placement_scope(backend, token), order)
+    assert served[0]["status"] == 202
+    assert handed == []
+    for name, scope, payload in [
+        ("an API key", placement_scope(backend, None, (b"x-api-key", b"ck_x")), order),
+        ("a retry key", placement_scope(backend, token, (b"idempotency-key", b"k1")), order),
+        ("no bearer token", placement_scope(backend, None), order),
+        ("an invalid order", placement_scope(backend, token), b'{"items": []}'),
+        ("broken JSON", placement_scope(backend, token), b'{"items": ['),
+    ]:
+        handed.clear()
+        assert await post(scope, payload) == [], name
+        assert handed == [payload], name
+    assert await count_orders(backend) == 1
