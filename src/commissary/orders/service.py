@@ -186,7 +186,7 @@ async def _menu_of(
     if items:
         rows = read
         if rows is None:
-            rows = await repo.menu_rows(session, menu_ids(data), user.id)
+            rows = await repo.menu_rows(session, {i.product_id for i in items}, user.id)
         menu = _check_menu(data, items, rows)
     else:
         rows, menu = [], await adhoc.restaurant(session, user, data.restaurant_id)
