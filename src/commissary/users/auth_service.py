@@ -357,12 +357,8 @@ def _check_access(claims: dict[str, Any], is_active: bool, token_key: str) -> No
 async def user_from_access_token(session: AsyncSession, token: str) -> User:
     """The account an access token was issued to: it must exist, and pass
     ``_check_access``."""
-    runtime = jobs.runtime_of(session)
-    try:
-        claims = decode_token(runtime.secret, token, audience=ACCESS_AUDIENCE)
-        user = await repo.get(session, subject_id(claims))
-    except TokenError as exc:
-        raise _invalid_token(f"access token: {exc}") from None
+    claims, user_id = access_claims(jobs.runtime_of(session), token)
+    user = await repo.get(session, user_id)
     if user is None:
         raise _invalid_token(REVOKED)
     _check_access(claims, user.is_active, user.token_key)
