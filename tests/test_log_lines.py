@@ -1,8 +1,10 @@
 """What the logs say: WebSocket sessions with their real status, and no credential from a
-query string."""
+query string; our lines and the libraries' alike."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -77,3 +79,33 @@ def test_tickets_and_tokens_in_query_strings_never_reach_the_log(
     assert "eyJsecret" not in written
     assert "ticket=[redacted]&conversation_id=7" in written
     assert "token=[redacted]" in written
+
+
+@pytest.mark.usefixtures("restored_logging")
+def test_our_lines_and_the_libraries_lines_are_json_with_the_same_fields(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging(Settings(_env_file=None, log_format="json", log_level="INFO"))  # type: ignore[call-arg]
+    structlog.contextvars.bind_contextvars(request_id="r-1")
+    try:
+        ours = structlog.get_logger("commissary.tests")
+        ours.debug("below_the_level")
+        ours.info("ours", password="hunter2")
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            ours.exception("failed")
+        logging.getLogger("tests.log_lines.library").warning("theirs %s", "here")
+    finally:
+        structlog.contextvars.clear_contextvars()
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [line["event"] for line in lines] == ["ours", "failed", "theirs here"]
+    assert [line["level"] for line in lines] == ["info", "error", "warning"]
+    assert [line["logger"] for line in lines] == ["commissary.tests"] * 2 + [
+        "tests.log_lines.library"
+    ]
+    for line in lines:
+        assert line["request_id"] == "r-1"
+        assert dt.datetime.fromisoformat(line["timestamp"]).utcoffset() == dt.timedelta(0)
+    assert lines[0]["password"] == "***"
+    assert "ValueError: boom" in lines[1]["exception"]
