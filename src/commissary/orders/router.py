@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response, status
 
 from commissary.apikeys.scopes import KeyScope, require_scope
-from commissary.core import idempotency
+from commissary.core import idempotency, paths
 from commissary.core.deps import SessionDep, StatementSessionDep
 from commissary.core.ids import IdPath
 from commissary.core.listing import ListQuery, Page, list_query
@@ -75,7 +75,7 @@ def handover_view(order: Order | service.PlacedOrder) -> dict[str, object]:
 
 def order_location(request: Request, order_id: int) -> str:
     # Built by hand: `url_for` scans every route on each call.
-    return f"{str(request.base_url).rstrip('/')}{ORDERS_PATH}/{order_id}"
+    return f"{paths.base_url(request)}{ORDERS_PATH}/{order_id}"
 
 
 @router.post(
