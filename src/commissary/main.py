@@ -30,7 +30,7 @@ from commissary.core.cached_reads import CachedReads
 from commissary.core.errors import UnexpectedErrorMiddleware, install_error_handlers
 from commissary.core.jobs import InlineDispatcher
 from commissary.core.logging import configure_logging
-from commissary.core.middleware import RequestContextMiddleware, SecurityHeadersMiddleware
+from commissary.core.middleware import RequestContextMiddleware
 from commissary.core.paths import API_PREFIX
 from commissary.core.runtime import Runtime, freeze_startup_heap
 from commissary.dashboard import router as dashboard
@@ -171,7 +171,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["*"],
             allow_headers=["*"],
         )
-    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware)
 
     api = APIRouter(prefix=API_PREFIX)
