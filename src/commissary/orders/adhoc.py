@@ -18,8 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commissary.core.errors import Forbidden, InvalidInput
 from commissary.core.money import line_total, money_text
-from commissary.models import OrderLine, Role, User
+from commissary.models import Role, User
 from commissary.orders import repository as repo
+from commissary.orders.pricing import PricedLine
 from commissary.orders.schemas import AdHocItemIn, OrderItem, OrderItemIn
 from commissary.users.auth_service import Member
 
@@ -67,8 +68,8 @@ def _price_conflict(name: str, prices: Iterable[Decimal]) -> InvalidInput:
 
 
 def priced_lines(
-    items: Sequence[AdHocItemIn], menu_lines: Sequence[OrderLine], max_quantity: int
-) -> list[OrderLine]:
+    items: Sequence[AdHocItemIn], menu_lines: Sequence[PricedLine], max_quantity: int
+) -> list[PricedLine]:
     """The ad-hoc lines, merged by name and price, priced from the staff's unit prices. A
     name of a menu line of the order must come at that line's unit price."""
     menu_prices: dict[str, set[Decimal]] = {}
@@ -95,7 +96,7 @@ def priced_lines(
             extra={"product_names": too_many},
         )
     return [
-        OrderLine(
+        PricedLine(
             product_id=None,
             product_name=m.name,
             unit_price=m.price,

@@ -61,7 +61,8 @@ async def edit(
         lines, total, currency = await _priced(session, order, changes["items"])
         if _snapshot(lines) != _snapshot(old_lines):
             changed.append("items")
-            order.lines, order.total, order.currency = lines, total, currency
+            order.lines = [OrderLine(**line.row()) for line in lines]
+            order.total, order.currency = total, currency
     if not changed:
         return order
     for name in FIELDS:
@@ -90,7 +91,7 @@ async def edit(
 
 async def _priced(
     session: AsyncSession, order: Order, items: Sequence[OrderItemIn]
-) -> tuple[list[OrderLine], Decimal, str]:
+) -> tuple[list[pricing.PricedLine], Decimal, str]:
     """The lines of ``items`` checked and priced by placement's code, in ``order``'s
     restaurant (``restaurant_mismatch`` otherwise); their total and currency."""
     request = OrderCreate.model_construct(items=list(items), restaurant_id=order.restaurant_id)
@@ -102,7 +103,7 @@ async def _priced(
     return lines, service.order_total(session, lines, menu.currency), menu.currency
 
 
-def _snapshot(lines: Sequence[OrderLine]) -> list[tuple[Any, ...]]:
+def _snapshot(lines: Sequence[OrderLine | pricing.PricedLine]) -> list[tuple[Any, ...]]:
     return [
         (line.product_id, line.product_name, line.unit_price, line.quantity, line.options)
         for line in lines

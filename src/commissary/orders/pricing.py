@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commissary.core.errors import Conflict, InvalidInput
 from commissary.core.money import line_total, money_text, round_money
-from commissary.models import Option, OptionGroup, OrderLine
+from commissary.models import Option, OptionGroup
 
 
 class Item(Protocol):
@@ -32,6 +32,33 @@ class Item(Protocol):
 
     @property
     def options(self) -> Sequence[int]: ...
+
+
+@dataclass(slots=True)
+class PricedLine:
+    """A line priced for an order: the values of its ``order_line`` row. A plain object, as
+    building an ORM ``OrderLine`` costs a placement more than pricing it."""
+
+    product_id: int | None
+    product_name: str
+    unit_price: Decimal
+    quantity: int
+    line_total: Decimal
+    ingredients: list[str]
+    allergens: list[str]
+    options: list[dict[str, Any]]
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "product_id": self.product_id,
+            "product_name": self.product_name,
+            "unit_price": self.unit_price,
+            "quantity": self.quantity,
+            "line_total": self.line_total,
+            "ingredients": self.ingredients,
+            "allergens": self.allergens,
+            "options": self.options,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +240,7 @@ def unit_price(price: Decimal, choices: Iterable[Choice]) -> Decimal:
 
 def priced_lines(
     items: Sequence[Item], rows: Sequence[Row[Any]], groups: Groups, max_quantity: int
-) -> list[OrderLine]:
+) -> list[PricedLine]:
     """Order lines priced from the menu ``rows`` (by product id), equal lines merged, with
     the product's and the options' contents as they are now."""
     by_id = {row.id: row for row in rows}
@@ -223,7 +250,7 @@ def priced_lines(
         choices = choose(product.id, product.name, groups.get(product.id, ()), line.options)
         price = unit_price(product.price, choices)
         lines.append(
-            OrderLine(
+            PricedLine(
                 product_id=product.id,
                 product_name=product.name,
                 unit_price=price,

@@ -24,7 +24,6 @@ from commissary.models import (
     Fulfillment,
     Order,
     OrderEvent,
-    OrderLine,
     OrderStatus,
     Role,
     User,
@@ -166,7 +165,7 @@ async def _within_limits(session: AsyncSession, user: User | Member, data: Order
 
 def _priced_lines(
     data: OrderCreate, rows: Sequence[Row[Any]], groups: pricing.Groups, max_quantity: int
-) -> list[OrderLine]:
+) -> list[pricing.PricedLine]:
     """Menu lines priced from the menu, then the ad-hoc lines priced by staff."""
     items, ad_hoc = adhoc.split(data.items)
     lines = pricing.priced_lines(items, rows, groups, max_quantity)
@@ -200,7 +199,9 @@ async def _menu_of(
     return rows, menu
 
 
-def order_total(session: AsyncSession, lines: Sequence[OrderLine], currency: str) -> Decimal:
+def order_total(
+    session: AsyncSession, lines: Sequence[pricing.PricedLine], currency: str
+) -> Decimal:
     """The sum of ``lines``, exact, within the ``ORDER_MAX_TOTAL`` ceiling."""
     total = round_money(sum((line.line_total for line in lines), start=Decimal(0)))
     ceiling = jobs.runtime_of(session).settings.order_max_total
@@ -233,7 +234,7 @@ class PlacedOrder:
     version: int
     order_time: dt.datetime
     updated_at: dt.datetime
-    lines: list[OrderLine]
+    lines: list[pricing.PricedLine]
     message: str | None = None
     completed_time: dt.datetime | None = None
     accepted_at: dt.datetime | None = None
@@ -245,16 +246,6 @@ class PlacedOrder:
     courier_located_at: dt.datetime | None = None
 
 
-LINE_FIELDS = (
-    "product_id",
-    "product_name",
-    "unit_price",
-    "quantity",
-    "line_total",
-    "ingredients",
-    "allergens",
-    "options",
-)
 ORDER_FIELDS = (
     "restaurant_id",
     "customer_id",
@@ -328,7 +319,7 @@ async def place_order(
     order.id = await repo.insert_order(
         session,
         {name: getattr(order, name) for name in ORDER_FIELDS},
-        [{name: getattr(line, name) for name in LINE_FIELDS} for line in lines],
+        [line.row() for line in lines],
         created_event(order, actor=actor, actor_id=user.id),
         audit.row(actor_id=user.id, action="order.create", entity="order"),
     )
