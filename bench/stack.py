@@ -45,6 +45,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _process_table() -> tuple[dict[int, float], dict[int, list[int]]]:
+    """Every process's CPU seconds, its own and its reaped children's (so a PostgreSQL backend
+    that ended still counts, in its parent), and the children of each process."""
+    tick = os.sysconf("SC_CLK_TCK")
+    times: dict[int, float] = {}
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        pid, parent = int(stat.parent.name), int(fields[1])
+        times[pid] = sum(int(f) for f in fields[11:15]) / tick  # utime stime cutime cstime
+        children.setdefault(parent, []).append(pid)
+    return times, children
+
+
 def pinned(cpus: str | None, argv: list[str]) -> list[str]:
     """``argv`` run on the given CPU list (nothing when the list is empty)."""
     return ["taskset", "-c", cpus, *argv] if cpus else argv
@@ -307,6 +324,25 @@ class Stack:
     def pid_of(self, name: str) -> int:
         """The process id of ``name`` (one process: taskset execs the server itself)."""
         return next(p.popen.pid for p in self.procs if p.name == name)
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time (user + system) used so far by each process started here, with all its
+        descendants, and by PostgreSQL (the postmaster and every backend)."""
+        roots = {p.name: p.popen.pid for p in self.procs if p.popen.poll() is None}
+        if self._pg_data is not None:
+            with contextlib.suppress(OSError, ValueError):
+                pid_file = self._pg_data / "postmaster.pid"
+                roots["postgres"] = int(pid_file.read_text().split()[0])
+        times, children = _process_table()
+        used = {}
+        for name, root in roots.items():
+            total, todo = 0.0, [root]
+            while todo:
+                pid = todo.pop()
+                total += times.get(pid, 0.0)
+                todo += children.get(pid, [])
+            used[name] = total
+        return used
 
     def alive(self, name: str) -> bool:
         return any(p.name == name and p.popen.poll() is None for p in self.procs)

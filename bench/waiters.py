@@ -14,12 +14,14 @@ import asyncio
 import collections
 import datetime as dt
 import multiprocessing
+import os
 import random
 import statistics
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -305,7 +307,9 @@ async def scenario(stack: Stack, api: str, args: argparse.Namespace) -> dict[str
         f"{args.workers} workers + scheduler up; load for {args.duration:g}s from "
         f"{args.client_processes} client processes"
     )
+    cpu_before, busy_before = stack.cpu_seconds(), machine_busy_seconds()
     stats, window = await generate_load(api, users, menu, args)
+    cpu_after, busy_after = stack.cpu_seconds(), machine_busy_seconds()
     say(f"load done ({window:.1f}s); waiting for the workers, then checking in SQL")
     check = await check_orders(stack.database_url, stats, first_id, args)
     for name in [f"worker-{i + 1}" for i in range(args.workers)] + ["scheduler", "api"]:
@@ -326,9 +330,23 @@ async def scenario(stack: Stack, api: str, args: argparse.Namespace) -> dict[str
         "client_processes": args.client_processes,
         # Share of one core the load generator used over the window (all its processes).
         "client_cpu_share": round(stats.client_cpu_s / window, 2),
+        # Share of one core each server used over the window, with its child processes.
+        "server_cpu_share": {
+            name: round((cpu_after[name] - cpu_before.get(name, 0.0)) / window, 2)
+            for name in cpu_after
+        },
+        # Cores the whole machine kept busy over the window, of os.cpu_count().
+        "machine_busy_cores": round((busy_after - busy_before) / window, 2),
+        "cores": os.cpu_count(),
         "errors": dict(stats.errors),
         "check": check,
     }
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy (all but idle and I/O wait), from /proc."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
 async def _next_order_id(database_url: str) -> int:
@@ -371,6 +389,8 @@ def markdown(result: dict[str, Any], args: argparse.Namespace) -> str:
         f"| errors | {result['errors'] or 'none'} |",
         f"| load generator | {result['client_processes']} processes, "
         f"{result['client_cpu_share']:.0%} of one core over the window |",
+        f"| CPU over the window, cores (ms per accepted order) | {_cpu(result)} |",
+        f"| whole machine busy | {result['machine_busy_cores']} of {result['cores']} cores |",
         f"| error lines and 5xx answers in server logs | {result['log_problems']} |",
         f"| lost / duplicated ids / unacknowledged | {check['lost']} / "
         f"{check['duplicated_ids']} / {check['unacknowledged']} |",
@@ -385,6 +405,15 @@ def markdown(result: dict[str, Any], args: argparse.Namespace) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _cpu(result: dict[str, Any]) -> str:
+    """Each server's share of a core and its CPU per accepted order, the load generator last."""
+    shares = {**result["server_cpu_share"], "load generator": result["client_cpu_share"]}
+    per_order = result["window_s"] * 1000 / max(result["orders_accepted"], 1)
+    return ", ".join(
+        f"{name} {share:.2f} ({share * per_order:.2f})" for name, share in shares.items()
+    )
 
 
 def _p(values: dict[str, float | None]) -> str:
