@@ -83,6 +83,9 @@ def make_settings(
         # The simulated kitchen cooks in 1-5 s by default; tests wait a fraction of that.
         "kitchen_min_seconds": 0.05,
         "kitchen_max_seconds": 0.2,
+        # Tests run the queued jobs themselves, right after the requests that queued them;
+        # test_wake_delay.py covers the delay.
+        "job_wake_delay": 0,
         **extra,
     }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

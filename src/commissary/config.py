@@ -86,6 +86,13 @@ class Settings(BaseSettings):
     order_max_total: Decimal = Field(Decimal("10000"), gt=0, description="an order's total")
     order_batch_size: int = Field(200, gt=0, description="orders a worker processes at once")
     order_sweep_interval: int = Field(1, gt=0, description="seconds between order sweeps")
+    job_wake_delay: float = Field(
+        0.1,
+        ge=0,
+        le=5,
+        description="seconds a request's wake-up of a batch job (order processing, the event "
+        "sequencer) waits before it is queued, so the orders of that moment share one run",
+    )
     event_sequence_interval: int = Field(
         5, gt=0, description="seconds between runs of the event stream's sequencer"
     )

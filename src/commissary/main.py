@@ -85,7 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = Runtime.create(settings)
+        runtime = Runtime.create(settings, wake_delay=settings.job_wake_delay)
         app.state.runtime = runtime
         await runtime.realtime.start()
         _end_live_connections_on_stop(runtime)

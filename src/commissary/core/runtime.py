@@ -65,7 +65,10 @@ class Runtime:
     batcher: Batcher | None = None
 
     @classmethod
-    def create(cls, settings: Settings) -> Runtime:
+    def create(cls, settings: Settings, *, wake_delay: float = 0.0) -> Runtime:
+        """``wake_delay``: how long the wake-ups of batch jobs wait before they are queued
+        (``RQDispatcher``); only for a process whose event loop keeps running (the api), as
+        a worker's loop runs only during its jobs."""
         from commissary.core.jobs import InlineDispatcher, RQDispatcher
 
         secret = signing_key(settings)
@@ -89,7 +92,7 @@ class Runtime:
             runtime.engine, {"runtime": runtime}
         )
         runtime.jobs = (
-            RQDispatcher(settings.redis_url, redis, batcher)
+            RQDispatcher(settings.redis_url, redis, batcher, wake_delay=wake_delay)
             if settings.redis_url and redis is not None
             else InlineDispatcher(runtime)
         )

@@ -1,0 +1,88 @@
+"""A request's wake-up of a batch job waits ``JOB_WAKE_DELAY`` before the run is queued, so
+the orders placed in that moment share one run; a stopping api queues what it still holds."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from commissary.core.jobs import QUEUE_NAME, RQDispatcher
+from commissary.events.sequencer import SEQUENCE_JOB
+from commissary.main import create_app
+from commissary.models import Order, OrderStatus
+from commissary.orders.kitchen import PROCESS_JOB
+from tests.conftest import Backend, MakeUser, make_settings
+from tests.menu import make_menu
+from tests.servers import Mailbox
+from tests.test_orders import ORDERS, body
+
+DELAY = 0.5
+
+
+@pytest.fixture
+async def delayed_api(
+    backend: Backend, smtp: tuple[int, Mailbox]
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """A second API on the same PostgreSQL and Redis, its wake-ups delayed by ``DELAY``."""
+    if backend.redis is None:
+        pytest.skip("the embedded default runs its jobs in process, without wake-ups")
+    settings = make_settings(
+        backend.settings.database_url,
+        backend.settings.redis_url,
+        smtp[0],
+        secret_key=backend.runtime.secret,
+        job_wake_delay=DELAY,
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            yield app, http
+
+
+def queued(backend: Backend, name: str) -> int:
+    """Runs of job ``name`` waiting in the main queue."""
+    dispatcher = backend.runtime.jobs
+    assert isinstance(dispatcher, RQDispatcher)
+    return sum(1 for job in dispatcher.queues[QUEUE_NAME].get_jobs() if job.args[0] == name)
+
+
+async def test_orders_placed_within_the_delay_share_one_run_of_each_batch_job(
+    backend: Backend, delayed_api: tuple[FastAPI, httpx.AsyncClient], make_user: MakeUser
+) -> None:
+    app, http = delayed_api
+    menu = await make_menu(backend)
+    hero = await make_user()
+    for _ in range(3):
+        placed = await http.post(ORDERS, json=body((menu.soup.id, 1)), headers=hero.headers)
+        assert placed.status_code == 202, placed.text
+    # The first placement's wake is waiting out the delay; the two others found it set.
+    assert (queued(backend, PROCESS_JOB), queued(backend, SEQUENCE_JOB)) == (0, 0)
+    dispatcher = app.state.runtime.jobs
+    assert isinstance(dispatcher, RQDispatcher)
+    async with asyncio.timeout(10 * DELAY):
+        while queued(backend, PROCESS_JOB) == 0:
+            await asyncio.sleep(0.05)
+    assert (queued(backend, PROCESS_JOB), queued(backend, SEQUENCE_JOB)) == (1, 1)
+
+    await backend.run_jobs()
+    async with backend.runtime.sessionmaker() as session:
+        statuses = (await session.scalars(select(Order.status))).all()
+    assert len(statuses) == 3
+    assert OrderStatus.PENDING not in statuses
+
+
+async def test_a_dispatcher_that_closes_queues_the_runs_it_was_delaying(backend: Backend) -> None:
+    if backend.redis is None or backend.settings.redis_url is None:
+        pytest.skip("the embedded default runs its jobs in process, without wake-ups")
+    dispatcher = RQDispatcher(backend.settings.redis_url, backend.runtime.redis, wake_delay=60)
+    await dispatcher.wake_all([PROCESS_JOB])
+    await asyncio.sleep(0.1)
+    assert queued(backend, PROCESS_JOB) == 0
+    await dispatcher.close()
+    assert queued(backend, PROCESS_JOB) == 1
