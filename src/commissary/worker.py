@@ -254,6 +254,9 @@ class ScheduledJobMover(threading.Thread):
 
 def start_worker(settings: Settings, *, burst: bool = False) -> None:
     tasks.load()
+    # The event loop, pools and imports are ready before RQ takes the first job, which
+    # would otherwise wait for them (seconds, on a busy machine).
+    _context()
     outage = Outage("worker")
     logging.getLogger("rq.worker").addFilter(_QuietRedisErrors(outage))
     try:
