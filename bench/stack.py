@@ -276,6 +276,24 @@ class Stack:
             if proc.popen.poll() is not None:
                 raise StackError(f"{proc.name} exited at start:\n{tail(proc.log)}")
 
+    def wait_for_workers(self, count: int) -> None:
+        """Return once ``count`` workers have registered with Redis, ready for jobs, and the
+        scheduler (when started) has its timetable: their start-up is over."""
+        import redis
+
+        client = redis.Redis.from_url(self.redis_url)
+        deadline = time.monotonic() + START_TIMEOUT
+        scheduler = self.log_of("scheduler") if self.alive("scheduler") else None
+        try:
+            while client.scard("rq:workers") < count or (
+                scheduler is not None and "periodic_job_registered" not in scheduler.read_text()
+            ):
+                if time.monotonic() > deadline:
+                    raise StackError(f"{count} workers and the scheduler not ready in time")
+                time.sleep(0.2)
+        finally:
+            client.close()
+
     def stop_workers(self) -> None:
         for proc in [p for p in self.procs if p.name.startswith(("worker-", "scheduler"))]:
             self._terminate(proc)

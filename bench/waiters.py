@@ -303,6 +303,7 @@ async def scenario(stack: Stack, api: str, args: argparse.Namespace) -> dict[str
         await seed.seed_history(client, stack.database_url, customer_tokens, menu, args.history)
         first_id = await _next_order_id(stack.database_url)
         stack.start_workers(args.workers)
+        stack.wait_for_workers(args.workers)
     say(
         f"{args.workers} workers + scheduler up; load for {args.duration:g}s from "
         f"{args.client_processes} client processes"
