@@ -194,3 +194,25 @@ async def test_nothing_a_killed_worker_started_outlives_it(
         for pid in survivors:
             os.kill(pid, signal.SIGKILL)
         assert survivors == []
+
+
+def _niceness(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
+def test_workers_and_the_scheduler_give_the_cpu_to_requests_first(
+    backend: Backend, tmp_path: Path
+) -> None:
+    """They take WORKER_NICE (10 by default) at start, as their first step."""
+    if backend.redis is None:
+        pytest.skip("jobs run in the API process on the embedded default")
+    with (
+        command(backend, "worker", tmp_path) as worker,
+        command(backend, "scheduler", tmp_path) as scheduler,
+    ):
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not all(
+            _niceness(p.pid) for p in (worker, scheduler)
+        ):
+            time.sleep(0.1)
+        assert (_niceness(worker.pid), _niceness(scheduler.pid)) == (10, 10)

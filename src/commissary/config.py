@@ -86,6 +86,13 @@ class Settings(BaseSettings):
     order_max_total: Decimal = Field(Decimal("10000"), gt=0, description="an order's total")
     order_batch_size: int = Field(200, gt=0, description="orders a worker processes at once")
     order_sweep_interval: int = Field(1, gt=0, description="seconds between order sweeps")
+    worker_nice: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description="CPU niceness `commissary worker` and `commissary scheduler` take at start "
+        "(0: the inherited one): on a machine shared with the api, requests come first",
+    )
     job_wake_delay: float = Field(
         0.1,
         ge=0,

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import os
 import signal
 import threading
 import time
@@ -252,7 +253,18 @@ class ScheduledJobMover(threading.Thread):
         self.join(10)
 
 
+def yield_cpu(settings: Settings) -> None:
+    """Take the niceness ``WORKER_NICE`` (never a lower one than inherited): where workers
+    share cores with the api, the scheduler gives the requests the CPU first and the jobs
+    what is left, which only makes their batches larger. On a host of their own it changes
+    nothing."""
+    current = os.getpriority(os.PRIO_PROCESS, 0)
+    if settings.worker_nice > current:
+        os.setpriority(os.PRIO_PROCESS, 0, settings.worker_nice)
+
+
 def start_worker(settings: Settings, *, burst: bool = False) -> None:
+    yield_cpu(settings)
     tasks.load()
     # The event loop, pools and imports are ready before RQ takes the first job, which
     # would otherwise wait for them (seconds, on a busy machine).
@@ -285,6 +297,7 @@ def start_scheduler(settings: Settings) -> None:
     A run is not enqueued again while the previous one is still queued or running, and a
     run missed while Redis was away is enqueued as soon as it is back."""
     assert settings.redis_url
+    yield_cpu(settings)
     tasks.load()
     outage, stop = Outage("scheduler"), _Stop()
     stop.install()
