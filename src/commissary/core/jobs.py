@@ -20,6 +20,7 @@ the same job, so a wake lost with Redis only delays the work.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
@@ -279,7 +280,8 @@ class RQDispatcher:
         self._redis = redis
         self._batcher = batcher or (Batcher(redis) if redis is not None else None)
         self.wake_delay = wake_delay
-        self._delayed: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[None]] = set()  # wakes on their way
+        self._closing = asyncio.Event()
         self.connection = sync_client(redis_url)
         self.queues = {
             name: Queue(name, connection=self.connection, serializer=JSONSerializer)
@@ -318,11 +320,20 @@ class RQDispatcher:
         the job's last run started enqueues (and pays the thread hop of RQ's synchronous
         client).
 
-        With a ``wake_delay``, that first wake queues the run only once the delay is over,
-        in the background: the wakes meanwhile find the key set and queue nothing, so the
-        orders placed in that moment are processed by one run instead of one run each. A
-        run's cost in a worker (RQ's bookkeeping, a transaction) is mostly the same for one
-        order as for fifty."""
+        With a ``wake_delay`` (the api), the wake goes on in the background and the request
+        answers at once: the order is committed, and a wake lost on the way only leaves the
+        order to the periodic sweep. The first wake queues the run once the delay is over;
+        the wakes meanwhile find the key set and queue nothing, so the orders placed in that
+        moment are processed by one run instead of one run each. A run's cost in a worker
+        (RQ's bookkeeping, a transaction) is mostly the same for one order as for fifty."""
+        if self.wake_delay:
+            task = asyncio.get_running_loop().create_task(self._wake(names))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        else:
+            await self._wake(names)
+
+    async def _wake(self, names: list[str]) -> None:
         assert self._batcher is not None, "wakes need the async Redis client"
         try:
             firsts = await self._batcher.call_many(
@@ -330,26 +341,19 @@ class RQDispatcher:
                 first_only=True,
             )
             due = [name for name, first in zip(names, firsts, strict=True) if first]
-            if due and self.wake_delay:
-                task = asyncio.get_running_loop().create_task(self._send_later(due))
-                self._delayed.add(task)
-                task.add_done_callback(self._delayed.discard)
-            elif due:
-                await asyncio.to_thread(self._send_wakes, due)
+            if due:
+                await self._send_later(due)
         except RedisError as exc:
             log.warning("job_wake_failed", jobs=names, error=str(exc))
 
     async def _send_later(self, names: list[str]) -> None:
         """Queue the runs of ``names`` after the wake delay; at once when the process stops
-        (``close`` cancels the wait). A run that cannot be queued is left to the periodic
-        runs of the same jobs, as the wake key expires after ``WAKE_TTL``."""
-        try:
-            await asyncio.sleep(self.wake_delay)
-        finally:
-            try:
-                await asyncio.to_thread(self._send_wakes, names)
-            except RedisError as exc:
-                log.warning("job_wake_failed", jobs=names, error=str(exc))
+        (``close``). A run that cannot be queued is left to the periodic runs of the same
+        jobs, as the wake key expires after ``WAKE_TTL``."""
+        if self.wake_delay:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), self.wake_delay)
+        await asyncio.to_thread(self._send_wakes, names)
 
     async def wake(self, name: str) -> None:
         await self.wake_all([name])
@@ -387,8 +391,7 @@ class RQDispatcher:
         }
 
     async def close(self) -> None:
-        delayed = list(self._delayed)
-        for task in delayed:
-            task.cancel()
-        await asyncio.gather(*delayed, return_exceptions=True)
+        # A wake still waiting out its delay is sent now; every wake on its way finishes.
+        self._closing.set()
+        await asyncio.gather(*self._background, return_exceptions=True)
         self.connection.close()
