@@ -55,9 +55,11 @@ def restored_logging() -> Iterator[None]:
     """This test configures logging as a server does; the others keep theirs."""
     root = logging.getLogger()
     handlers, level, config = root.handlers[:], root.level, structlog.get_config()
+    processors = list(config["processors"])  # a list the configuration changes in place
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
+    config["processors"][:] = processors
     structlog.configure(**config)
 
 

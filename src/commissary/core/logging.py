@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import sys
+import threading
 from typing import Any, TextIO
 
 import structlog
@@ -58,6 +59,9 @@ _LEVELS = {
 }
 
 
+_PROCESSORS: list[Any] = []
+
+
 class _AtLeast:
     """Drops the lines below ``level``."""
 
@@ -70,13 +74,23 @@ class _AtLeast:
         return event
 
 
-class _LineLogger(structlog.WriteLogger):
-    """Where structlog's own lines go once rendered: one write and flush per line on the
-    stream, and the logger's name for the ``logger`` field."""
+class _LineLogger:
+    """Where structlog's own lines go once rendered: standard error as it is when the line
+    is written (a test may have swapped it), one write and flush per line; ``name`` fills
+    the ``logger`` field."""
 
-    def __init__(self, stream: TextIO, name: str) -> None:
-        super().__init__(stream)
+    _lock = threading.Lock()
+
+    def __init__(self, name: str = "") -> None:
         self.name = name
+
+    def msg(self, message: str) -> None:
+        stream = sys.stderr
+        with self._lock:
+            stream.write(message + "\n")
+            stream.flush()
+
+    debug = info = warning = warn = error = exception = critical = fatal = log = msg
 
 
 def configure_logging(settings: Settings) -> None:
@@ -94,27 +108,28 @@ def configure_logging(settings: Settings) -> None:
     # The console renderer lays out tracebacks itself; JSON gets them as text.
     exceptions: list[Any] = [structlog.processors.format_exc_info] if json_lines else []
     stamp = structlog.processors.TimeStamper(fmt="iso", utc=True)
-    stream = sys.stderr
     level = logging.getLevelName(settings.log_level.upper())
-    testing = settings.environment == "test"
+    # One list, changed in place: a logger cached by an earlier configuration (or a test's
+    # `capture_logs()`, which edits this list too) follows the processors of the latest.
+    _PROCESSORS[:] = [
+        _AtLeast(level),
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.stdlib.add_logger_name,
+        stamp,
+        _redact,
+        *exceptions,
+        renderer,
+    ]
     structlog.configure(
-        processors=[
-            _AtLeast(level),
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.stdlib.add_logger_name,
-            stamp,
-            _redact,
-            *exceptions,
-            renderer,
-        ],
-        logger_factory=lambda name="", *_: _LineLogger(stream, name),
-        # The level is checked before any processor runs, except in tests: a test's
-        # `capture_logs()` replaces the processors (so `_AtLeast` too) and sees every line.
-        wrapper_class=structlog.make_filtering_bound_logger(logging.NOTSET if testing else level),
-        # Cached loggers keep the processors of their first use, which would hide them from
-        # a test's `capture_logs()`; outside tests the cache saves work on every line.
-        cache_logger_on_first_use=not testing,
+        processors=_PROCESSORS,
+        logger_factory=lambda name="", *_: _LineLogger(name),
+        # The level is the first processor's to check (`_AtLeast`), not the bound logger's:
+        # a cached logger then follows a later configuration's level too, and a test's
+        # `capture_logs()`, which replaces the processors, sees every line.
+        wrapper_class=structlog.make_filtering_bound_logger(logging.NOTSET),
+        # Outside tests the cache saves work on every line.
+        cache_logger_on_first_use=settings.environment != "test",
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[
@@ -130,7 +145,7 @@ def configure_logging(settings: Settings) -> None:
             renderer,
         ],
     )
-    handler = logging.StreamHandler(stream)
+    handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
     handler.addFilter(RedactQuerySecrets())
     root = logging.getLogger()
