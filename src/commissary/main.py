@@ -150,8 +150,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # gate, so a browser can read a 500 or a 503 too; the request id and security headers
     # wrap everything.
     app.add_middleware(CachedReads, prefix=API_PREFIX, key_of=catalog_cache_key)
-    app.add_middleware(PlacementLane)
     app.add_middleware(RateLimitHeaders)
+    # Outside the key's rate-limit headers: the lane hands every request with a key on.
+    app.add_middleware(PlacementLane)
     app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(
         BodySizeLimitMiddleware,
