@@ -5,6 +5,7 @@ jobs in process)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import secrets
@@ -89,6 +90,26 @@ def make_settings(
         **extra,
     }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@contextlib.asynccontextmanager
+async def another_api(
+    backend: Backend, smtp_port: int, **extra: Any
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """A second API on the backend's PostgreSQL and Redis, with settings ``extra`` of its
+    own, started and served in process; its tokens are the backend's."""
+    settings = make_settings(
+        backend.settings.database_url,
+        backend.settings.redis_url,
+        smtp_port,
+        secret_key=backend.runtime.secret,
+        **extra,
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            yield app, http
 
 
 class ThreadWorker(SimpleWorker):  # type: ignore[misc]

@@ -10,8 +10,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from commissary.main import create_app
-from tests.conftest import Backend, MakeUser, make_settings
+from tests.conftest import Backend, MakeUser, another_api
 from tests.menu import make_menu
 from tests.servers import Mailbox
 from tests.test_ops import assert_problem
@@ -26,20 +25,10 @@ async def small_pool(
     """A second API on the same PostgreSQL with one pooled connection and a short wait."""
     if backend.redis is None:
         pytest.skip("the connection pool is PostgreSQL's")
-    settings = make_settings(
-        backend.settings.database_url,
-        backend.settings.redis_url,
-        smtp[0],
-        secret_key=backend.runtime.secret,
-        db_pool_size=1,
-        db_max_overflow=0,
-        db_pool_timeout=0.3,
-    )
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            yield app, http
+    async with another_api(
+        backend, smtp[0], db_pool_size=1, db_max_overflow=0, db_pool_timeout=0.3
+    ) as api:
+        yield api
 
 
 async def test_a_request_that_waits_too_long_for_a_connection_is_a_503(

@@ -13,10 +13,9 @@ from sqlalchemy import select
 
 from commissary.core.jobs import QUEUE_NAME, RQDispatcher
 from commissary.events.sequencer import SEQUENCE_JOB
-from commissary.main import create_app
 from commissary.models import Order, OrderStatus
 from commissary.orders.kitchen import PROCESS_JOB
-from tests.conftest import Backend, MakeUser, make_settings
+from tests.conftest import Backend, MakeUser, another_api
 from tests.menu import make_menu
 from tests.servers import Mailbox
 from tests.test_orders import ORDERS, body
@@ -31,18 +30,8 @@ async def delayed_api(
     """A second API on the same PostgreSQL and Redis, its wake-ups delayed by ``DELAY``."""
     if backend.redis is None:
         pytest.skip("the embedded default runs its jobs in process, without wake-ups")
-    settings = make_settings(
-        backend.settings.database_url,
-        backend.settings.redis_url,
-        smtp[0],
-        secret_key=backend.runtime.secret,
-        job_wake_delay=DELAY,
-    )
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            yield app, http
+    async with another_api(backend, smtp[0], job_wake_delay=DELAY) as api:
+        yield api
 
 
 def queued(backend: Backend, name: str) -> int:
