@@ -9,7 +9,7 @@ query, so an order without options costs no more than before.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -49,16 +49,11 @@ class PricedLine:
     options: list[dict[str, Any]]
 
     def row(self) -> dict[str, Any]:
-        return {
-            "product_id": self.product_id,
-            "product_name": self.product_name,
-            "unit_price": self.unit_price,
-            "quantity": self.quantity,
-            "line_total": self.line_total,
-            "ingredients": self.ingredients,
-            "allergens": self.allergens,
-            "options": self.options,
-        }
+        """The values of the ``order_line`` row (not ``asdict``, which copies each list)."""
+        return {name: getattr(self, name) for name in _LINE_COLUMNS}
+
+
+_LINE_COLUMNS = tuple(f.name for f in fields(PricedLine))
 
 
 @dataclass(frozen=True, slots=True)
