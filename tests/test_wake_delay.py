@@ -75,3 +75,26 @@ async def test_a_dispatcher_that_closes_queues_the_runs_it_was_delaying(backend:
     assert queued(backend, PROCESS_JOB) == 0
     await dispatcher.close()
     assert queued(backend, PROCESS_JOB) == 1
+
+
+async def test_wakes_while_the_process_holds_a_run_send_nothing(backend: Backend) -> None:
+    """A run this process is about to queue starts after every wake made meanwhile: they
+    need no Redis round trip, and no second run."""
+    if backend.redis is None or backend.settings.redis_url is None:
+        pytest.skip("the embedded default runs its jobs in process, without wake-ups")
+    redis = backend.runtime.redis
+    assert redis is not None
+    dispatcher = RQDispatcher(backend.settings.redis_url, redis, wake_delay=60)
+    key = dispatcher.WAKE_PREFIX + PROCESS_JOB
+    await dispatcher.wake_all([PROCESS_JOB])
+    async with asyncio.timeout(5):
+        while not await redis.exists(key):
+            await asyncio.sleep(0.01)
+    await redis.delete(key)  # had the next wake gone to Redis, it would set the key again
+    await dispatcher.wake_all([PROCESS_JOB, SEQUENCE_JOB])
+    async with asyncio.timeout(5):
+        while not await redis.exists(dispatcher.WAKE_PREFIX + SEQUENCE_JOB):
+            await asyncio.sleep(0.01)
+    assert not await redis.exists(key)
+    await dispatcher.close()
+    assert (queued(backend, PROCESS_JOB), queued(backend, SEQUENCE_JOB)) == (1, 1)

@@ -281,6 +281,7 @@ class RQDispatcher:
         self._batcher = batcher or (Batcher(redis) if redis is not None else None)
         self.wake_delay = wake_delay
         self._background: set[asyncio.Task[None]] = set()  # wakes on their way
+        self._holding: set[str] = set()  # jobs whose run this process is about to queue
         self._closing = asyncio.Event()
         self.connection = sync_client(redis_url)
         self.queues = {
@@ -325,7 +326,12 @@ class RQDispatcher:
         order to the periodic sweep. The first wake queues the run once the delay is over;
         the wakes meanwhile find the key set and queue nothing, so the orders placed in that
         moment are processed by one run instead of one run each. A run's cost in a worker
-        (RQ's bookkeeping, a transaction) is mostly the same for one order as for fifty."""
+        (RQ's bookkeeping, a transaction) is mostly the same for one order as for fifty.
+        While this process holds such a run, its own wakes of the job need no Redis at all:
+        the run is queued after their commits, so it starts after them and sees them."""
+        names = [name for name in names if name not in self._holding]
+        if not names:
+            return
         if self.wake_delay:
             task = asyncio.get_running_loop().create_task(self._wake(names))
             self._background.add(task)
@@ -342,7 +348,11 @@ class RQDispatcher:
             )
             due = [name for name, first in zip(names, firsts, strict=True) if first]
             if due:
-                await self._send_later(due)
+                self._holding.update(due)
+                try:
+                    await self._send_later(due)
+                finally:
+                    self._holding.difference_update(due)
         except RedisError as exc:
             log.warning("job_wake_failed", jobs=names, error=str(exc))
 
