@@ -225,9 +225,30 @@ class StatementSession(AsyncSession):
         if self._has_work():
             await super().rollback()
 
+    def _untouched(self) -> bool:
+        """No lean connection, no transaction, no objects: closing does no I/O."""
+        sync = self.sync_session
+        return (
+            _DRIVER not in self.info
+            and not sync.in_transaction()
+            and not sync.identity_map
+            and not sync.new
+        )
+
     async def close(self) -> None:
         await self.release_lean()
-        await super().close()
+        if self._untouched():
+            self.sync_session.close()
+        else:
+            await super().close()
+
+    async def __aexit__(self, type_: Any, value: Any, traceback: Any) -> None:
+        # The usual exit closes in a shielded task, so that a cancelled request still gives
+        # its connection back: a placement has already given it back when it commits.
+        if self._untouched():
+            self.sync_session.close()
+        else:
+            await super().__aexit__(type_, value, traceback)
 
 
 def create_statement_sessionmaker(
