@@ -6,9 +6,9 @@ from typing import Annotated, Any
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
-    PlainValidator,
     StringConstraints,
     model_validator,
 )
@@ -100,10 +100,9 @@ def _item(value: Any) -> OrderItemIn | AdHocItemIn:
     raise PydanticCustomError("line_kind", LINE_KIND)
 
 
-OrderItem = Annotated[
-    OrderItemIn | AdHocItemIn,
-    PlainValidator(_item, json_schema_input_type=OrderItemIn | AdHocItemIn),
-]
+# Chosen before the union's own validation, which then takes the model as it is, so its
+# serializer knows the line's kind too.
+OrderItem = Annotated[OrderItemIn | AdHocItemIn, BeforeValidator(_item)]
 
 
 class LineOptionRead(BaseModel):
