@@ -221,6 +221,7 @@ def measure(
                 timeout=TIMEOUT,
                 env=wrk_env(target, menu, tokens_file),
                 server_pid=pids[target.server],
+                db_seconds=lambda: stack.cpu_seconds().get("postgres", 0.0),
             )
             say(
                 f"run {round_no}/{RUNS} {target.key}: {result.rps:,.0f} req/s "

@@ -115,17 +115,19 @@ def markdown(results: dict[str, Any]) -> str:
         f"{results['settings'].get('RUNS')} runs of {results['settings'].get('DURATION')} s "
         "after a warm-up; median req/s, spread = (max - min) / median; CPU = the server "
         "process's CPU time per request (median of the runs), and the ratio of those CPU "
-        "figures (baseline / this one).",
+        "figures (baseline / this one); PG CPU = PostgreSQL's, all its processes, which share "
+        "the load generator's core.",
         "",
-        "| what | req/s | spread | p50 ms | p99 ms | CPU ms/req | baseline | ratio "
-        "| CPU ratio | target | ok |",
-        "|---|---:|---:|---:|---:|---:|---|---:|---:|---|---|",
+        "| what | req/s | spread | p50 ms | p99 ms | CPU ms/req | PG CPU ms/req | baseline "
+        "| ratio | CPU ratio | target | ok |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|---|",
     ]
     for row in results["rows"]:
         lines.append(
             f"| {row['what']} | {_num(row['median_rps'])} | {row['spread']:.0%} "
             f"| {_num(row['p50_ms'], 2)} | {_num(row['p99_ms'], 2)} "
             f"| {_num(row.get('cpu_ms_per_request'), 3)} "
+            f"| {_num(row.get('db_cpu_ms_per_request'), 3)} "
             f"| {row.get('baseline', '')} | {_num(row.get('ratio'), 2)} "
             f"| {_num(row.get('cpu_ratio'), 2)} "
             f"| {row.get('target', '')} | {_ok(row.get('ok'))} |"
@@ -134,18 +136,18 @@ def markdown(results: dict[str, Any]) -> str:
     errors = big["socket_errors"]
     lines.append(
         f"| POST /api/v1/orders @ {big['connections']} connections | {_num(big['rps'])} | – "
-        f"| {_num(big['p50_ms'], 2)} | {_num(big['p99_ms'], 2)} | – | – "
+        f"| {_num(big['p50_ms'], 2)} | {_num(big['p99_ms'], 2)} | – | – | – "
         f"| p99/p50 {_num(_div(big['p99_ms'], big['p50_ms']), 1)} | – | {big['target']} "
         f"| {_ok(big['ok'])} |"
     )
     w = results["workers"]
     lines.append(
-        f"| workers: orders processed/s | {_num(w.get('processed_per_s'))} | – | – | – | – "
+        f"| workers: orders processed/s | {_num(w.get('processed_per_s'))} | – | – | – | – | – "
         f"| placement | {_num(w.get('ratio'), 2)} | – | {w['target']} | {_ok(w.get('ok'))} |"
     )
     lines.append(
         f"| workers: orders final/s | {_num(w.get('final_per_s'))} "
-        "| – | – | – | – | – | – | – | – | – |"
+        "| – | – | – | – | – | – | – | – | – | – |"
     )
     lines += [
         "",

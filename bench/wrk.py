@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import statistics
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,8 @@ class WrkResult:
     socket_errors: dict[str, int] = field(default_factory=dict)
     # CPU time (user + system) the server process spent per answered request during the run.
     cpu_ms_per_request: float | None = None
+    # The same for PostgreSQL (the postmaster and every backend), which shares the load's core.
+    db_cpu_ms_per_request: float | None = None
 
     @property
     def non_2xx(self) -> int:
@@ -55,10 +58,12 @@ def run(
     timeout: float = 5.0,
     env: dict[str, str] | None = None,
     server_pid: int | None = None,
+    db_seconds: Callable[[], float] | None = None,
 ) -> WrkResult:
     """One wrk run; raises when wrk itself fails (not when the server answers errors). With
     ``server_pid``, also the server's CPU time per request over the run: a figure that moves
-    much less than req/s on a shared machine, since it does not count time spent waiting."""
+    much less than req/s on a shared machine, since it does not count time spent waiting.
+    With ``db_seconds`` (the database's CPU seconds so far), the database's CPU per request."""
     argv = pinned(
         LOAD_CPUS,
         [
@@ -74,6 +79,7 @@ def run(
         ],
     )
     cpu_before = cpu_seconds(server_pid) if server_pid else 0.0
+    db_before = db_seconds() if db_seconds else 0.0
     proc = stack.spawn("wrk", argv, env={**os.environ, **(env or {})})
     log = proc.log
     try:
@@ -81,6 +87,7 @@ def run(
     finally:
         stack.stop("wrk")
     cpu = cpu_seconds(server_pid) - cpu_before if server_pid else None
+    db_cpu = db_seconds() - db_before if db_seconds else None
     output = log.read_text(errors="replace")
     log.unlink(missing_ok=True)
     if proc.popen.returncode != 0 or "Requests/sec" not in output:
@@ -88,6 +95,8 @@ def run(
     result = parse(output)
     if cpu is not None and result.requests:
         result.cpu_ms_per_request = round(cpu * 1000 / result.requests, 3)
+    if db_cpu is not None and result.requests:
+        result.db_cpu_ms_per_request = round(db_cpu * 1000 / result.requests, 3)
     return result
 
 
@@ -152,6 +161,7 @@ class Series:
             "p50_ms": self.median_of("p50_ms"),
             "p99_ms": self.median_of("p99_ms"),
             "cpu_ms_per_request": self.median_of("cpu_ms_per_request"),
+            "db_cpu_ms_per_request": self.median_of("db_cpu_ms_per_request"),
             "non_2xx": sum(r.non_2xx for r in self.runs),
             "runs": [r.as_dict() for r in self.runs],
         }
