@@ -19,6 +19,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from commissary.core.db import commit
+from commissary.core.http_protocol import GatheringHttpProtocol
 from commissary.core.realtime import Hub
 from commissary.models import Role, User
 from commissary.support import service
@@ -42,6 +43,7 @@ async def uvicorn_server(app: FastAPI, *, lifespan: str = "off") -> AsyncIterato
         lifespan=lifespan,
         log_level="warning",
         timeout_graceful_shutdown=2,
+        http=GatheringHttpProtocol,  # as `commissary serve` runs it
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

@@ -31,6 +31,8 @@ def serve(
     """Serve the HTTP API (Swagger UI at /docs)."""
     import uvicorn
 
+    from commissary.core.http_protocol import GatheringHttpProtocol
+
     settings = load_settings()
     if migrate_first:
         migrate.upgrade(settings.database_url)
@@ -45,6 +47,7 @@ def serve(
         factory=True,
         host=host,
         port=port,
+        http=GatheringHttpProtocol,
         workers=None if reload else workers,
         reload=reload,
         proxy_headers=True,
