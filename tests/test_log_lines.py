@@ -111,3 +111,24 @@ def test_our_lines_and_the_libraries_lines_are_json_with_the_same_fields(
         assert dt.datetime.fromisoformat(line["timestamp"]).utcoffset() == dt.timedelta(0)
     assert lines[0]["password"] == "***"
     assert "ValueError: boom" in lines[1]["exception"]
+
+
+@pytest.mark.usefixtures("restored_logging")
+def test_a_console_traceback_shows_no_local_variable(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging(Settings(_env_file=None, log_format="console", log_level="INFO"))  # type: ignore[call-arg]
+    log = structlog.get_logger("commissary.tests")
+
+    def sign_in(password: str) -> None:
+        token = "-".join(["eyJ", "signed", "token"])  # the values exist only at run time
+        raise ValueError(f"boom after {len(token) + len(password)} characters")
+
+    try:
+        sign_in("-".join(["hunter2", "password"]))
+    except ValueError:
+        log.exception("failed")
+    written = capsys.readouterr().err
+    assert "failed" in written
+    assert "ValueError" in written and "boom after" in written
+    assert "sign_in" in written  # the frames are there
+    assert "hunter2-password" not in written
+    assert "eyJ-signed-token" not in written

@@ -3,6 +3,7 @@ of a request carries its ``request_id``."""
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import re
@@ -93,6 +94,14 @@ class _LineLogger:
     debug = info = warning = warn = error = exception = critical = fatal = log = msg
 
 
+def _traceback_without_locals() -> Any:
+    """The console's traceback layout: rich's (installed with typer), with no local
+    variables; the standard library's without it."""
+    if importlib.util.find_spec("rich") is None:  # pragma: no cover
+        return structlog.dev.plain_traceback
+    return structlog.dev.RichTracebackFormatter(show_locals=False)
+
+
 def configure_logging(settings: Settings) -> None:
     """Commissary's own lines (structlog) are rendered by structlog and written straight to
     stderr: the standard library's record, caller lookup and second formatting pass cost a
@@ -103,7 +112,12 @@ def configure_logging(settings: Settings) -> None:
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if json_lines
-        else structlog.dev.ConsoleRenderer(colors=use_colors(sys.stderr))
+        else structlog.dev.ConsoleRenderer(
+            colors=use_colors(sys.stderr),
+            # Without the frames' local variables: they hold passwords, tokens and request
+            # bodies, and rendering them held the event loop for seconds on a large frame.
+            exception_formatter=_traceback_without_locals(),
+        )
     )
     # The console renderer lays out tracebacks itself; JSON gets them as text.
     exceptions: list[Any] = [structlog.processors.format_exc_info] if json_lines else []
