@@ -98,3 +98,25 @@ async def test_wakes_while_the_process_holds_a_run_send_nothing(backend: Backend
     assert not await redis.exists(key)
     await dispatcher.close()
     assert (queued(backend, PROCESS_JOB), queued(backend, SEQUENCE_JOB)) == (1, 1)
+
+
+async def test_a_wake_after_the_run_is_pushed_reaches_redis(backend: Backend) -> None:
+    """Once the held run is on the queue it may start at any moment: a later wake must set
+    the key again (and queue another run) if that run already cleared it."""
+    if backend.redis is None or backend.settings.redis_url is None:
+        pytest.skip("the embedded default runs its jobs in process, without wake-ups")
+    redis = backend.runtime.redis
+    assert redis is not None
+    dispatcher = RQDispatcher(backend.settings.redis_url, redis, wake_delay=0.2)
+    key = dispatcher.WAKE_PREFIX + PROCESS_JOB
+    await dispatcher.wake_all([PROCESS_JOB])
+    async with asyncio.timeout(5):
+        while queued(backend, PROCESS_JOB) == 0:
+            await asyncio.sleep(0.01)
+    await dispatcher.clear_wake(PROCESS_JOB)  # the run starts
+    await dispatcher.wake_all([PROCESS_JOB])
+    async with asyncio.timeout(5):
+        while queued(backend, PROCESS_JOB) < 2:
+            await asyncio.sleep(0.01)
+    assert await redis.exists(key)
+    await dispatcher.close()

@@ -327,8 +327,9 @@ class RQDispatcher:
         the wakes meanwhile find the key set and queue nothing, so the orders placed in that
         moment are processed by one run instead of one run each. A run's cost in a worker
         (RQ's bookkeeping, a transaction) is mostly the same for one order as for fifty.
-        While this process holds such a run, its own wakes of the job need no Redis at all:
-        the run is queued after their commits, so it starts after them and sees them."""
+        While this process holds such a run (its delay not over yet), its own wakes of the
+        job need no Redis at all: the run is pushed after their commits, so it starts after
+        them and sees them."""
         names = [name for name in names if name not in self._holding]
         if not names:
             return
@@ -348,11 +349,7 @@ class RQDispatcher:
             )
             due = [name for name, first in zip(names, firsts, strict=True) if first]
             if due:
-                self._holding.update(due)
-                try:
-                    await self._send_later(due)
-                finally:
-                    self._holding.difference_update(due)
+                await self._send_later(due)
         except RedisError as exc:
             log.warning("job_wake_failed", jobs=names, error=str(exc))
 
@@ -361,8 +358,14 @@ class RQDispatcher:
         (``close``). A run that cannot be queued is left to the periodic runs of the same
         jobs, as the wake key expires after ``WAKE_TTL``."""
         if self.wake_delay:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._closing.wait(), self.wake_delay)
+            # Held until the run is pushed: a run can start as soon as it is, and a wake
+            # made after that must reach Redis (see ``wake_all``).
+            self._holding.update(names)
+            try:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closing.wait(), self.wake_delay)
+            finally:
+                self._holding.difference_update(names)
         await asyncio.to_thread(self._send_wakes, names)
 
     async def wake(self, name: str) -> None:
