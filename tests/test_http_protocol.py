@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from commissary.core.http_protocol import GatheringTransport
+from commissary.core.http_protocol import GATHER_LIMIT, GatheringTransport
 
 
 class Recording(asyncio.Transport):
@@ -32,7 +32,9 @@ class Recording(asyncio.Transport):
         return 7
 
     def is_closing(self) -> bool:
-        return False
+        return self.lost
+
+    lost = False  # the client went away
 
 
 async def test_a_start_and_a_body_written_in_one_turn_leave_in_one_write() -> None:
@@ -75,3 +77,23 @@ async def test_everything_else_is_the_sockets_own() -> None:
     transport = GatheringTransport(socket, asyncio.get_running_loop())
     assert transport.get_extra_info("peername") == ("127.0.0.1", 5000)
     assert transport.is_closing() is False
+
+
+async def test_a_large_answer_goes_on_at_once_so_flow_control_still_applies() -> None:
+    socket = Recording()
+    transport = GatheringTransport(socket, asyncio.get_running_loop())
+    transport.write(b"HTTP/1.1 200 OK\r\n\r\n")
+    transport.write(b"x" * GATHER_LIMIT)
+    assert socket.calls == [("write", b"HTTP/1.1 200 OK\r\n\r\n" + b"x" * GATHER_LIMIT)]
+    transport.write(b"tail")
+    await asyncio.sleep(0)
+    assert socket.calls[1:] == [("write", b"tail")]
+
+
+async def test_what_was_gathered_for_a_client_that_left_is_dropped() -> None:
+    socket = Recording()
+    transport = GatheringTransport(socket, asyncio.get_running_loop())
+    transport.write(b"HTTP/1.1 200 OK\r\n\r\n")
+    socket.lost = True
+    await asyncio.sleep(0)
+    assert socket.calls == []

@@ -8,8 +8,9 @@ first. An answer is almost always a start and one body sent without the applicat
 waiting in between, so the writes of one turn of the loop are gathered and sent together at
 its end. A streamed body (the event stream, a WebSocket taken over from this connection)
 still goes out chunk by chunk: a chunk written after an ``await`` that waited starts a new
-gathering. Nothing waits longer than the current turn of the loop, and closing the
-connection sends what was gathered first.
+gathering. Nothing waits longer than the current turn of the loop, a large answer goes on
+as soon as it reaches uvicorn's high-water mark (so flow control works as before), and
+closing the connection sends what was gathered first.
 """
 
 from __future__ import annotations
@@ -17,7 +18,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+# Bytes gathered before they go on without waiting for the end of the turn: uvicorn's own
+# high-water mark, at which the transport asks the protocol to stop writing.
+GATHER_LIMIT = HIGH_WATER_LIMIT
 
 
 class GatheringTransport:
@@ -25,18 +31,25 @@ class GatheringTransport:
     other call goes to the socket's own transport (after the gathered bytes, where order
     matters)."""
 
-    __slots__ = ("_loop", "_pending", "_transport")
+    __slots__ = ("_loop", "_pending", "_size", "_transport")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport = transport
         self._loop = loop
         self._pending: list[bytes] = []
+        self._size = 0  # bytes pending
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not self._pending:
             self._loop.call_soon(self.flush)
+            self._size = 0
         # A bytearray or a view could change before the turn ends: keep a copy of those.
         self._pending.append(data if isinstance(data, bytes) else bytes(data))
+        self._size += len(data)
+        if self._size >= GATHER_LIMIT:
+            # A large answer goes on at once, so the socket's transport sees it and can
+            # ask the protocol to wait (its flow control) as it would have without us.
+            self.flush()
 
     def writelines(self, chunks: Any) -> None:
         for chunk in chunks:
@@ -49,10 +62,13 @@ class GatheringTransport:
             return
         data = pending[0] if len(pending) == 1 else b"".join(pending)
         pending.clear()
+        self._size = 0
+        if self._transport.is_closing():
+            return  # the client left (or ``abort``): nothing can be delivered
         self._transport.write(data)
 
     def get_write_buffer_size(self) -> int:
-        return self._transport.get_write_buffer_size() + sum(map(len, self._pending))
+        return self._transport.get_write_buffer_size() + self._size
 
     def write_eof(self) -> None:
         self.flush()
@@ -64,6 +80,7 @@ class GatheringTransport:
 
     def abort(self) -> None:
         self._pending.clear()
+        self._size = 0
         self._transport.abort()
 
     def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
