@@ -132,3 +132,4 @@ def test_a_console_traceback_shows_no_local_variable(capsys: pytest.CaptureFixtu
     assert "sign_in" in written  # the frames are there
     assert "hunter2-password" not in written
     assert "eyJ-signed-token" not in written
+    assert "\x1b[" not in written  # no colour codes where the lines are not a terminal

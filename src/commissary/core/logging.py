@@ -94,12 +94,14 @@ class _LineLogger:
     debug = info = warning = warn = error = exception = critical = fatal = log = msg
 
 
-def _traceback_without_locals() -> Any:
+def _traceback_without_locals(colors: bool) -> Any:
     """The console's traceback layout: rich's (installed with typer), with no local
-    variables; the standard library's without it."""
+    variables, in colour only where the lines are; the standard library's without rich."""
     if importlib.util.find_spec("rich") is None:  # pragma: no cover
         return structlog.dev.plain_traceback
-    return structlog.dev.RichTracebackFormatter(show_locals=False)
+    return structlog.dev.RichTracebackFormatter(
+        show_locals=False, color_system="truecolor" if colors else None
+    )
 
 
 def configure_logging(settings: Settings) -> None:
@@ -109,14 +111,15 @@ def configure_logging(settings: Settings) -> None:
     RQ, Alembic) go through the standard library's handler and get the same fields and
     rendering, so both kinds of line look alike."""
     json_lines = settings.resolved_log_format == "json"
+    colors = use_colors(sys.stderr)
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if json_lines
         else structlog.dev.ConsoleRenderer(
-            colors=use_colors(sys.stderr),
+            colors=colors,
             # Without the frames' local variables: they hold passwords, tokens and request
             # bodies, and rendering them held the event loop for seconds on a large frame.
-            exception_formatter=_traceback_without_locals(),
+            exception_formatter=_traceback_without_locals(colors),
         )
     )
     # The console renderer lays out tracebacks itself; JSON gets them as text.
