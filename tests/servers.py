@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -24,13 +25,24 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_port(port: int, timeout: float = 20.0) -> None:
+def wait_for_port(
+    port: int, timeout: float = 20.0, process: subprocess.Popen[Any] | None = None
+) -> None:
+    """Wait until something listens on ``port``; with ``process`` (the server meant to),
+    fail as soon as it exits: the port went to another process first (the test processes
+    run side by side, each with its own servers)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise PortTaken(f"the server for 127.0.0.1:{port} exited ({process.returncode})")
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
             return
         time.sleep(0.05)
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
+
+
+class PortTaken(RuntimeError):
+    """The port picked for a server went to another process before the server bound it."""
 
 
 def _pg_bin(name: str) -> str:
@@ -141,7 +153,20 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        wait_for_port(self.port)
+        wait_for_port(self.port, process=self.process)
+        # What answers must be this server, not another test process's on the same port.
+        with socket.create_connection(("127.0.0.1", self.port), 5) as sock:
+            sock.sendall(b"INFO server\r\n")
+            reply = b""
+            while b"process_id:" not in reply or not reply.endswith(b"\r\n"):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                reply += chunk
+        found = re.search(rb"process_id:(\d+)", reply)
+        if found is None or int(found.group(1)) != self.process.pid:
+            self.stop()
+            raise PortTaken(f"127.0.0.1:{self.port} is another process's Redis")
 
     def stop(self) -> None:
         if self.process is not None:
@@ -152,8 +177,14 @@ class RedisServer:
 
 @contextlib.contextmanager
 def redis() -> Iterator[RedisServer]:
-    server = RedisServer(free_port())
-    server.start()
+    for attempt in range(3):
+        server = RedisServer(free_port())
+        try:
+            server.start()
+            break
+        except PortTaken:
+            if attempt == 2:
+                raise
     try:
         yield server
     finally:

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 
 from commissary.models import User
 from tests.conftest import PASSWORD, Backend, MakeUser
-from tests.servers import Mailbox, free_port, wait_for_port
+from tests.servers import Mailbox, PortTaken, free_port, wait_for_port
 from tests.test_cli import COMMISSARY, Server, clean_env, serve
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -277,8 +277,8 @@ def nginx(tmp: Path, upstream_port: int, media_root: str = "/nonexistent") -> It
     )
     try:
         try:
-            wait_for_port(port)
-        except TimeoutError:
+            wait_for_port(port, process=process)
+        except (TimeoutError, PortTaken):
             process.kill()
             pytest.fail(f"nginx did not start: {process.communicate()[1].decode()}")
         yield f"http://127.0.0.1:{port}"

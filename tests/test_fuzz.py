@@ -51,7 +51,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        wait_for_port(port, timeout=60)
+        wait_for_port(port, timeout=60, process=process)
         base = f"http://127.0.0.1:{port}"
         admin = sign_in(base, ADMIN)
         created = httpx.post(
