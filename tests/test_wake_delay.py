@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from fastapi import FastAPI
+from redis.asyncio import Redis
 from sqlalchemy import select
 
 from commissary.core.jobs import QUEUE_NAME, RQDispatcher
@@ -66,10 +67,17 @@ async def test_orders_placed_within_the_delay_share_one_run_of_each_batch_job(
     assert OrderStatus.PENDING not in statuses
 
 
-async def test_a_dispatcher_that_closes_queues_the_runs_it_was_delaying(backend: Backend) -> None:
+def dispatcher_of(backend: Backend, wake_delay: float) -> tuple[RQDispatcher, Redis]:
+    """A dispatcher of this test's own on the backend's Redis, its wakes delayed."""
     if backend.redis is None or backend.settings.redis_url is None:
         pytest.skip("the embedded default runs its jobs in process, without wake-ups")
-    dispatcher = RQDispatcher(backend.settings.redis_url, backend.runtime.redis, wake_delay=60)
+    redis = backend.runtime.redis
+    assert redis is not None
+    return RQDispatcher(backend.settings.redis_url, redis, wake_delay=wake_delay), redis
+
+
+async def test_a_dispatcher_that_closes_queues_the_runs_it_was_delaying(backend: Backend) -> None:
+    dispatcher, _ = dispatcher_of(backend, 60)
     await dispatcher.wake_all([PROCESS_JOB])
     await asyncio.sleep(0.1)
     assert queued(backend, PROCESS_JOB) == 0
@@ -80,11 +88,7 @@ async def test_a_dispatcher_that_closes_queues_the_runs_it_was_delaying(backend:
 async def test_wakes_while_the_process_holds_a_run_send_nothing(backend: Backend) -> None:
     """A run this process is about to queue starts after every wake made meanwhile: they
     need no Redis round trip, and no second run."""
-    if backend.redis is None or backend.settings.redis_url is None:
-        pytest.skip("the embedded default runs its jobs in process, without wake-ups")
-    redis = backend.runtime.redis
-    assert redis is not None
-    dispatcher = RQDispatcher(backend.settings.redis_url, redis, wake_delay=60)
+    dispatcher, redis = dispatcher_of(backend, 60)
     key = dispatcher.WAKE_PREFIX + PROCESS_JOB
     await dispatcher.wake_all([PROCESS_JOB])
     async with asyncio.timeout(5):
@@ -103,11 +107,7 @@ async def test_wakes_while_the_process_holds_a_run_send_nothing(backend: Backend
 async def test_a_wake_after_the_run_is_pushed_reaches_redis(backend: Backend) -> None:
     """Once the held run is on the queue it may start at any moment: a later wake must set
     the key again (and queue another run) if that run already cleared it."""
-    if backend.redis is None or backend.settings.redis_url is None:
-        pytest.skip("the embedded default runs its jobs in process, without wake-ups")
-    redis = backend.runtime.redis
-    assert redis is not None
-    dispatcher = RQDispatcher(backend.settings.redis_url, redis, wake_delay=0.2)
+    dispatcher, redis = dispatcher_of(backend, 0.2)
     key = dispatcher.WAKE_PREFIX + PROCESS_JOB
     await dispatcher.wake_all([PROCESS_JOB])
     async with asyncio.timeout(5):
