@@ -42,7 +42,6 @@ class GatheringTransport:
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not self._pending:
             self._loop.call_soon(self.flush)
-            self._size = 0
         # A bytearray or a view could change before the turn ends: keep a copy of those.
         self._pending.append(data if isinstance(data, bytes) else bytes(data))
         self._size += len(data)
