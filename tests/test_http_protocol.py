@@ -6,7 +6,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from commissary.core.http_protocol import GATHER_LIMIT, GatheringTransport
+from uvicorn.config import Config
+from uvicorn.server import ServerState
+
+from commissary.core.http_protocol import (
+    GATHER_LIMIT,
+    GatheringHttpProtocol,
+    GatheringTransport,
+)
 
 
 class Recording(asyncio.Transport):
@@ -35,6 +42,34 @@ class Recording(asyncio.Transport):
         return self.lost
 
     lost = False  # the client went away
+
+
+async def test_the_protocol_answers_a_request_in_one_write() -> None:
+    """uvicorn's parser and response cycle on the gathering transport, as `commissary serve`
+    runs them: the status line, the headers and the body leave in one write."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"5")]}
+        )
+        await send({"type": "http.response.body", "body": b"hello"})
+
+    config = Config(app, lifespan="off", log_level="warning")
+    protocol = GatheringHttpProtocol(config, ServerState(), {}, asyncio.get_running_loop())
+    socket = Recording(extra={"peername": ("127.0.0.1", 5000), "sockname": ("127.0.0.1", 80)})
+    protocol.connection_made(socket)
+    protocol.data_received(b"GET / HTTP/1.1\r\nHost: example\r\n\r\n")
+    async with asyncio.timeout(5):
+        while not socket.calls:
+            await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    assert len(socket.calls) == 1
+    kind, data = socket.calls[0]
+    assert kind == "write"
+    assert data.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert data.endswith(b"\r\n\r\nhello")
+    protocol.connection_lost(None)
 
 
 async def test_a_start_and_a_body_written_in_one_turn_leave_in_one_write() -> None:
