@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
-import re
 import shutil
 import socket
 import subprocess
@@ -17,6 +16,8 @@ from email import message_from_bytes
 from email.message import Message
 from pathlib import Path
 from typing import Any
+
+from redis import Redis as SyncRedis
 
 
 def free_port() -> int:
@@ -155,16 +156,9 @@ class RedisServer:
         )
         wait_for_port(self.port, process=self.process)
         # What answers must be this server, not another test process's on the same port.
-        with socket.create_connection(("127.0.0.1", self.port), 5) as sock:
-            sock.sendall(b"INFO server\r\n")
-            reply = b""
-            while b"process_id:" not in reply or not reply.endswith(b"\r\n"):
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                reply += chunk
-        found = re.search(rb"process_id:(\d+)", reply)
-        if found is None or int(found.group(1)) != self.process.pid:
+        with SyncRedis(host="127.0.0.1", port=self.port, socket_timeout=5) as client:
+            answering = client.info("server")["process_id"]
+        if answering != self.process.pid:
             self.stop()
             raise PortTaken(f"127.0.0.1:{self.port} is another process's Redis")
 
